@@ -1,0 +1,155 @@
+//! Message passing: a pair of connected sockets that keep message boundaries
+//! (`AF_UNIX`, `SOCK_SEQPACKET`).
+//!
+//! Each [`send`] is one whole message and each [`recv`] takes one whole
+//! message, never part of one and never two glued together. A message larger
+//! than the receive buffer is not cut: the receive fails with `EMSGSIZE` and
+//! leaves it queued, and [`next_size`] tells how large a buffer it needs.
+//! Empty messages are refused, so a receive that returns 0 always means that
+//! the peer is gone, like a pipe's end of file.
+
+use rustix::net::{
+    AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
+    send as raw_send, socketpair as raw_socketpair,
+};
+
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
+
+/// One end of a message socket pair; closed on drop.
+#[derive(Debug)]
+pub struct MsgSocket(OwnedFd);
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds)`: makes two
+/// connected message sockets. What one sends, the other receives.
+///
+/// Errors: `EMFILE`/`ENFILE` when out of file descriptors.
+///
+/// # References
+/// - [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html)
+/// - [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html)
+pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
+    let (a, b) = raw_socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((MsgSocket(a), MsgSocket(b)))
+}
+
+/// `send(fd, msg, len, MSG_NOSIGNAL)`, retried on `EINTR`: sends `msg` as one
+/// message and returns its length.
+///
+/// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than the
+/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone.
+///
+/// # References
+/// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
+    if msg.is_empty() {
+        return Err(Errno::INVAL);
+    }
+    let fd = fd.as_fd();
+    retry(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
+}
+
+/// `recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC)`: waits for the next message and
+/// returns its size without taking it; 0 when the peer is gone.
+///
+/// An empty message (which rawipc never sends, but another program might) is
+/// taken and skipped, so that 0 keeps meaning "peer gone".
+#[doc(alias = "MSG_PEEK")]
+pub fn next_size(fd: impl AsFd) -> Result<usize> {
+    let fd = fd.as_fd();
+    loop {
+        let (_, size) = retry(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC))?;
+        if size > 0 || peer_gone(fd)? {
+            return Ok(size);
+        }
+        // A live peer sent an empty message: take it and wait for the next.
+        retry(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// Whether nothing more can come: the peer closed its end (and, for a
+/// message socket, no queued message is left before that end of file).
+fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(&fd, PollFlags::IN | PollFlags::RDHUP)];
+    retry(|| {
+        poll(
+            &mut fds,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        )
+    })?;
+    Ok(fds[0]
+        .revents()
+        .intersects(PollFlags::HUP | PollFlags::RDHUP))
+}
+
+/// Receives one whole message into `buf` and returns its length; 0 when the
+/// peer is gone (every message it sent has been received).
+///
+/// Errors: `EMSGSIZE` if the next message is larger than `buf`; it stays
+/// queued (see [`next_size`]). Waits for a message unless the socket is
+/// non-blocking (`EAGAIN`). One receiver per socket end: two processes
+/// receiving on the same end at once could take each other's message between
+/// the size check and the receive.
+///
+/// # References
+/// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
+pub fn recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    let size = next_size(fd)?;
+    if size > buf.len() {
+        return Err(Errno::MSGSIZE);
+    }
+    if size == 0 {
+        return Ok(0);
+    }
+    let (got, real) = retry(|| raw_recv(fd, &mut *buf, RecvFlags::TRUNC))?;
+    if real > got {
+        // Another receiver swapped the message under us: it was cut.
+        return Err(Errno::MSGSIZE);
+    }
+    Ok(got)
+}
+
+impl MsgSocket {
+    /// Sends `msg` as one message. See [`send`].
+    pub fn send(&self, msg: &[u8]) -> Result<usize> {
+        send(&self.0, msg)
+    }
+
+    /// Receives one whole message. See [`recv`].
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
+        recv(&self.0, buf)
+    }
+
+    /// The size of the next message, waiting for one. See [`next_size`].
+    pub fn next_size(&self) -> Result<usize> {
+        next_size(&self.0)
+    }
+}
+
+impl AsFd for MsgSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl From<MsgSocket> for OwnedFd {
+    fn from(socket: MsgSocket) -> OwnedFd {
+        socket.0
+    }
+}
+
+impl From<OwnedFd> for MsgSocket {
+    /// Adopts an fd as a message socket (it should be a `SOCK_SEQPACKET` one).
+    fn from(fd: OwnedFd) -> MsgSocket {
+        MsgSocket(fd)
+    }
+}

@@ -1,0 +1,162 @@
+//! Pipes: a one-way byte stream from a write end to a read end.
+//!
+//! The notes' pattern: make the pipe, fork, and in each process close the end
+//! it does not use (drop it). The reader then reads until `read` returns 0,
+//! end of file, which comes once every write end is closed: that is how the
+//! parent learns that the child died.
+//!
+//! Writing to a pipe whose read ends are all closed fails with `EPIPE`; rawipc
+//! never lets it raise `SIGPIPE` (which kills a process by default), and never
+//! changes the process's SIGPIPE disposition to get there.
+
+use rustix::io;
+use rustix::pipe::{PipeFlags, pipe_with};
+
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
+
+/// The read end of a pipe; closed on drop.
+#[derive(Debug)]
+pub struct ReadEnd(OwnedFd);
+
+/// The write end of a pipe; closed on drop.
+#[derive(Debug)]
+pub struct WriteEnd(OwnedFd);
+
+/// `pipe2(fds, O_CLOEXEC)`: makes a pipe and returns its read end and write end.
+///
+/// Both ends are inherited by `fork` and closed by `exec` (`dup2` one onto
+/// standard input or output to hand it to an exec'd program).
+///
+/// Errors: `EMFILE`/`ENFILE` when out of file descriptors.
+///
+/// # References
+/// - [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html)
+#[doc(alias = "pipe2")]
+pub fn pipe() -> Result<(ReadEnd, WriteEnd)> {
+    let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
+    Ok((ReadEnd(read), WriteEnd(write)))
+}
+
+/// `read(fd, buf, len)`, retried on `EINTR`: reads at most `buf.len()` bytes.
+///
+/// Returns 0 at end of file: for a pipe, once every write end is closed and
+/// everything written has been read.
+///
+/// # References
+/// - [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
+pub fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    retry(|| io::read(fd, &mut *buf))
+}
+
+/// A write that failed after part of the buffer was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteError {
+    /// How many bytes were written before the error.
+    pub written: usize,
+    /// The error.
+    pub errno: Errno,
+}
+
+impl From<WriteError> for Errno {
+    fn from(e: WriteError) -> Errno {
+        e.errno
+    }
+}
+
+/// `write(fd, buf, len)` until all of `buf` is written, retried on `EINTR`
+/// and on short writes, with `EPIPE` instead of `SIGPIPE`.
+///
+/// An empty `buf` makes one empty write (which still reports a bad fd).
+///
+/// # References
+/// - [write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
+#[doc(alias = "write")]
+pub fn write_all(fd: impl AsFd, buf: &[u8]) -> core::result::Result<(), WriteError> {
+    let fd = fd.as_fd();
+    let mut written = 0;
+    sys::without_sigpipe(|| {
+        loop {
+            match io::write(fd, &buf[written..]) {
+                Ok(n) => written += n,
+                Err(Errno::INTR) => continue,
+                Err(errno) => return Err(errno),
+            }
+            if written == buf.len() {
+                return Ok(());
+            }
+        }
+    })
+    .map_err(|errno| WriteError { written, errno })
+}
+
+impl ReadEnd {
+    /// Reads at most `buf.len()` bytes; 0 means end of file. See [`read`].
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
+        read(&self.0, buf)
+    }
+
+    /// Reads until `buf` is full or end of file; returns how many bytes it got.
+    pub fn read_full(&self, buf: &mut [u8]) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            match read(&self.0, &mut buf[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok(got)
+    }
+}
+
+impl WriteEnd {
+    /// Writes all of `buf`. See [`write_all`].
+    pub fn write_all(&self, buf: &[u8]) -> core::result::Result<(), WriteError> {
+        write_all(&self.0, buf)
+    }
+}
+
+macro_rules! fd_conversions {
+    ($($end:ident),*) => { $(
+        impl AsFd for $end {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.0.as_fd()
+            }
+        }
+        impl From<$end> for OwnedFd {
+            fn from(end: $end) -> OwnedFd {
+                end.0
+            }
+        }
+        impl From<OwnedFd> for $end {
+            /// Adopts an fd as this end of a pipe (it need not be a pipe).
+            fn from(fd: OwnedFd) -> $end {
+                $end(fd)
+            }
+        }
+    )* };
+}
+fd_conversions!(ReadEnd, WriteEnd);
+
+#[cfg(feature = "std")]
+impl std::io::Read for ReadEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        ReadEnd::read(self, buf).map_err(Into::into)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::io::Write for WriteEnd {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // One write at a time, so that a short count is reported, not hidden.
+        match write_all(&self.0, buf) {
+            Ok(()) => Ok(buf.len()),
+            Err(WriteError { written, .. }) if written > 0 => Ok(written),
+            Err(e) => Err(e.errno.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

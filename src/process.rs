@@ -1,0 +1,142 @@
+//! Processes: `fork`, `wait`, `waitpid` and `_exit`.
+//!
+//! The notes' pattern: the parent makes what is to be shared (shared memory, a
+//! pipe, a socket pair), forks, and the child inherits it; the parent waits for
+//! the child and learns how it ended.
+
+use rustix::process::{WaitOptions as RawOptions, wait as raw_wait, waitpid as raw_waitpid};
+
+pub use rustix::process::{Pid, getpid, getppid};
+
+use crate::{Errno, Result, retry, sys};
+
+/// Which side of a [`fork`] this process is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// This is the new process.
+    Child,
+    /// This is the process that called `fork`; the child has this id.
+    Parent(Pid),
+}
+
+/// `fork()`: makes a child process, a copy of this one.
+///
+/// In a process that has libc this is libc's `fork`, so `pthread_atfork`
+/// handlers run and libc's own state stays right in the child. With the
+/// `freestanding` feature (programs with no libc at all) it is the raw
+/// `clone(SIGCHLD)` system call.
+///
+/// # Safety
+/// In a process with more than one thread, the child has only the calling
+/// thread: until it calls [`exit`] (or execs), it may only do what is
+/// async-signal-safe, since a lock held by another thread (the allocator's, a
+/// `Mutex`'s) stays locked forever in the child. With `freestanding`, the
+/// process must have no libc.
+///
+/// # References
+/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)
+pub unsafe fn fork() -> Result<Fork> {
+    // SAFETY: the caller upholds fork's contract.
+    match unsafe { sys::raw_fork() }? {
+        0 => Ok(Fork::Child),
+        // SAFETY: a positive pid from fork.
+        pid => Ok(Fork::Parent(unsafe { Pid::from_raw_unchecked(pid) })),
+    }
+}
+
+/// `_exit(status)`: ends this process at once, without running `atexit`
+/// handlers or flushing anything, which is how a forked child should leave.
+///
+/// # References
+/// - [_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html)
+#[doc(alias = "_exit")]
+pub fn exit(status: i32) -> ! {
+    sys::exit(status)
+}
+
+/// How a child ended (or changed state), decoded from `wait`'s status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// It called `exit`/`_exit` or returned from `main`, with this code.
+    Exited(u8),
+    /// A signal killed it.
+    Killed {
+        /// The signal's number (`SIGKILL` is 9).
+        signal: i32,
+        /// Whether it left a core dump.
+        core_dumped: bool,
+    },
+    /// A signal stopped it (reported with `WaitOptions::UNTRACED`).
+    Stopped(i32),
+    /// `SIGCONT` resumed it (reported with `WaitOptions::CONTINUED`).
+    Continued,
+}
+
+impl Status {
+    /// Decodes the `int` that `wait(2)` fills in.
+    pub const fn from_raw(raw: i32) -> Self {
+        let low = raw & 0x7f;
+        if low == 0 {
+            Status::Exited(((raw >> 8) & 0xff) as u8)
+        } else if raw & 0xff == 0x7f {
+            Status::Stopped((raw >> 8) & 0xff)
+        } else if raw == 0xffff {
+            Status::Continued
+        } else {
+            Status::Killed {
+                signal: low,
+                core_dumped: raw & 0x80 != 0,
+            }
+        }
+    }
+
+    /// The `int` that `wait(2)` would fill in, so C's `WIFEXITED` etc. apply.
+    pub const fn to_raw(self) -> i32 {
+        match self {
+            Status::Exited(code) => (code as i32) << 8,
+            Status::Killed {
+                signal,
+                core_dumped,
+            } => signal | if core_dumped { 0x80 } else { 0 },
+            Status::Stopped(signal) => (signal << 8) | 0x7f,
+            Status::Continued => 0xffff,
+        }
+    }
+
+    /// True if it exited with code 0.
+    pub const fn success(self) -> bool {
+        matches!(self, Status::Exited(0))
+    }
+}
+
+/// Options of [`waitpid`]: `WNOHANG`, `WUNTRACED`, `WCONTINUED`.
+pub type WaitOptions = RawOptions;
+
+/// `wait(&status)`: waits for any child to end, and reaps it.
+///
+/// Errors: `ECHILD` if this process has no child left to wait for.
+///
+/// # References
+/// - [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html)
+pub fn wait() -> Result<(Pid, Status)> {
+    match retry(|| raw_wait(RawOptions::empty()))? {
+        Some((pid, status)) => Ok((pid, Status::from_raw(status.as_raw()))),
+        // Without WNOHANG the kernel always reports a child.
+        None => Err(Errno::CHILD),
+    }
+}
+
+/// `waitpid(pid, &status, options)`: waits for the child `pid`.
+///
+/// Returns `None` only with `WaitOptions::NOHANG` when the child has not
+/// changed state yet.
+///
+/// Errors: `ECHILD` if `pid` is not a child of this process, `EINVAL` for
+/// options the kernel does not know.
+///
+/// # References
+/// - [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
+pub fn waitpid(pid: Pid, options: WaitOptions) -> Result<Option<(Pid, Status)>> {
+    let reaped = retry(|| raw_waitpid(Some(pid), options))?;
+    Ok(reaped.map(|(pid, status)| (pid, Status::from_raw(status.as_raw()))))
+}
