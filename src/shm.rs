@@ -92,10 +92,8 @@ impl SharedRegion {
     /// unmap that mapping in this process.
     pub unsafe fn from_raw(ptr: *mut u8, len: usize) -> Self {
         // SAFETY: the caller passes a non-null pointer from `into_raw`.
-        Self {
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-            len,
-        }
+        let ptr = unsafe { NonNull::new_unchecked(ptr) };
+        Self { ptr, len }
     }
 }
 
