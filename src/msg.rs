@@ -50,7 +50,7 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
         return Err(Errno::INVAL);
     }
     let fd = fd.as_fd();
-    retry(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
+    retry_reset(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
 }
 
 /// `recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC)`: waits for the next message and
@@ -62,12 +62,30 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
     let fd = fd.as_fd();
     loop {
-        let (_, size) = retry(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC))?;
-        if size > 0 || peer_gone(fd)? {
+        let (_, size) =
+            retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC))?;
+        if size > 0 {
             return Ok(size);
         }
-        // A live peer sent an empty message: take it and wait for the next.
-        retry(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+        // End of file, or an empty message at the head of the queue. FIONREAD
+        // on a SOCK_SEQPACKET socket counts the bytes of every queued message,
+        // so a gone peer's real messages behind an empty one are not lost.
+        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
+            return Ok(0);
+        }
+        // An empty message sent by another program: take it, wait for the next.
+        retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// [`retry`], and one more try on `ECONNRESET`: a unix socket whose peer
+/// closed with messages unread reports that error once (the next call no
+/// longer sees it), ahead of any message still queued. The peer being gone is
+/// told by end of file and `EPIPE`; the reset must not hide the queued messages.
+fn retry_reset<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    match retry(&mut op) {
+        Err(Errno::CONNRESET) => retry(op),
+        other => other,
     }
 }
 
@@ -110,7 +128,7 @@ pub fn recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
     if size == 0 {
         return Ok(0);
     }
-    let (got, real) = retry(|| raw_recv(fd, &mut *buf, RecvFlags::TRUNC))?;
+    let (got, real) = retry_reset(|| raw_recv(fd, &mut *buf, RecvFlags::TRUNC))?;
     if real > got {
         // Another receiver swapped the message under us: it was cut.
         return Err(Errno::MSGSIZE);

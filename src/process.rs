@@ -24,7 +24,8 @@ pub enum Fork {
 /// In a process that has libc this is libc's `fork`, so `pthread_atfork`
 /// handlers run and libc's own state stays right in the child. With the
 /// `freestanding` feature (programs with no libc at all) it is the raw
-/// `clone(SIGCHLD)` system call.
+/// `clone(SIGCHLD)` system call. Which to use when: see
+/// [the crate's documentation](crate#with-libc-or-without).
 ///
 /// # Safety
 /// In a process with more than one thread, the child has only the calling
@@ -46,6 +47,8 @@ pub unsafe fn fork() -> Result<Fork> {
 
 /// `_exit(status)`: ends this process at once, without running `atexit`
 /// handlers or flushing anything, which is how a forked child should leave.
+/// With the `freestanding` feature it is the `exit_group` system call that
+/// `_exit` makes.
 ///
 /// # References
 /// - [_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html)
@@ -139,4 +142,83 @@ pub fn wait() -> Result<(Pid, Status)> {
 pub fn waitpid(pid: Pid, options: WaitOptions) -> Result<Option<(Pid, Status)>> {
     let reaped = retry(|| raw_waitpid(Some(pid), options))?;
     Ok(reaped.map(|(pid, status)| (pid, Status::from_raw(status.as_raw()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    /// Calls `f` with every status the kernel can report: each exit code,
+    /// each signal (1..=64) with and without a core dump, each stop, continued.
+    fn for_every_status(mut f: impl FnMut(Status)) {
+        for code in 0..=255 {
+            f(Status::Exited(code));
+        }
+        for signal in 1..=64 {
+            f(Status::Killed {
+                signal,
+                core_dumped: false,
+            });
+            f(Status::Killed {
+                signal,
+                core_dumped: true,
+            });
+            f(Status::Stopped(signal));
+        }
+        f(Status::Continued);
+    }
+
+    #[test]
+    fn to_raw_then_from_raw_is_the_same_status() {
+        let mut count = 0;
+        for_every_status(|status| {
+            assert_eq!(Status::from_raw(status.to_raw()), status);
+            count += 1;
+        });
+        assert_eq!(count, 256 + 3 * 64 + 1);
+    }
+
+    #[test]
+    fn every_status_has_its_own_raw_value() {
+        let mut seen = [false; 0x10000];
+        for_every_status(|status| {
+            let raw = status.to_raw();
+            assert!((0..0x10000).contains(&raw), "{status:?}: {raw:#x}");
+            assert!(!seen[raw as usize], "{status:?}: {raw:#x} twice");
+            seen[raw as usize] = true;
+        });
+    }
+
+    /// The kernel's encoding (wait(2)): exit code in bits 8..16; terminating
+    /// signal in bits 0..7 with 0x80 for a core dump; 0x7f with the stop
+    /// signal in bits 8..16; 0xffff for continued.
+    #[test]
+    fn from_raw_decodes_the_kernels_encoding() {
+        assert_eq!(Status::from_raw(0), Status::Exited(0));
+        assert_eq!(Status::from_raw(0x0100), Status::Exited(1));
+        assert_eq!(Status::from_raw(0xff00), Status::Exited(255));
+        assert_eq!(
+            Status::from_raw(9),
+            Status::Killed {
+                signal: 9,
+                core_dumped: false
+            }
+        );
+        assert_eq!(
+            Status::from_raw(0x86),
+            Status::Killed {
+                signal: 6,
+                core_dumped: true
+            }
+        );
+        assert_eq!(Status::from_raw(0x137f), Status::Stopped(19));
+        assert_eq!(Status::from_raw(0xffff), Status::Continued);
+    }
+
+    #[test]
+    fn success_is_exit_code_zero_only() {
+        for_every_status(|status| {
+            assert_eq!(status.success(), status == Status::Exited(0), "{status:?}");
+        });
+    }
 }

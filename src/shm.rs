@@ -77,6 +77,31 @@ impl SharedRegion {
         false
     }
 
+    /// `mremap(addr, 0, len, MREMAP_MAYMOVE)`: a second mapping of the same
+    /// shared pages at another address, owned on its own (what one writes,
+    /// the other sees).
+    ///
+    /// Errors: `ENOMEM`.
+    ///
+    /// # References
+    /// - [mremap(2)](https://man7.org/linux/man-pages/man2/mremap.2.html)
+    #[doc(alias = "mremap")]
+    pub fn map_again(&self) -> Result<Self> {
+        // SAFETY: with an old size of 0 on a shared mapping, mremap leaves
+        // the old mapping alone and makes a new one, which aliases no Rust
+        // object (the region only hands out raw pointers).
+        let ptr = unsafe {
+            rustix::mm::mremap(
+                self.as_ptr().cast(),
+                0,
+                self.len,
+                rustix::mm::MremapFlags::MAYMOVE,
+            )?
+        };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Self { ptr, len: self.len })
+    }
+
     /// Gives up ownership without unmapping; see [`SharedRegion::from_raw`].
     pub fn into_raw(self) -> (*mut u8, usize) {
         let parts = (self.ptr.as_ptr(), self.len);
@@ -180,6 +205,35 @@ unsafe impl<T: ?Sized> ShmSafe for PhantomData<T> where PhantomData<T>: Sync {}
 ///
 /// Made before `fork`, it is the same value in the parent and in the child.
 /// It dereferences to `&T`; the value's destructor never runs (`T` has none).
+///
+/// What would point into one process's memory does not compile:
+///
+/// ```compile_fail,E0277
+/// rawipc::shm::Shared::new(vec![1u8, 2, 3]); // Vec<u8> is not ShmSafe
+/// ```
+/// ```compile_fail,E0277
+/// rawipc::shm::Shared::new(Box::new(5u32)); // nor is Box<u32>
+/// ```
+/// ```compile_fail,E0277
+/// rawipc::shm::Shared::new(String::from("no")); // nor String
+/// ```
+/// ```compile_fail,E0277
+/// rawipc::shm::Shared::new(&5u32); // nor a reference
+/// ```
+///
+/// Nor does a type with a destructor, even one wrongly declared `ShmSafe`
+/// (the check runs when `Shared::new` is instantiated for it, so `cargo
+/// check` alone may not report it; `cargo build` does):
+///
+/// ```compile_fail,E0080
+/// struct Noisy(u8);
+/// impl Drop for Noisy {
+///     fn drop(&mut self) {}
+/// }
+/// // SAFETY: not sound (Noisy has a destructor); Shared::new refuses it.
+/// unsafe impl rawipc::shm::ShmSafe for Noisy {}
+/// let _ = rawipc::shm::Shared::new(Noisy(1));
+/// ```
 pub struct Shared<T: ShmSafe> {
     region: SharedRegion,
     _value: PhantomData<T>,

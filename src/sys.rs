@@ -36,6 +36,7 @@ mod imp {
         fn __errno_location() -> *mut c_int;
         fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
         fn sigtimedwait(set: *const SigSet, info: *mut u8, timeout: *const Timespec) -> c_int;
+        fn sigpending(set: *mut SigSet) -> c_int;
     }
 
     fn last_errno() -> Errno {
@@ -78,6 +79,14 @@ mod imp {
         unsafe { pthread_sigmask(SIG_UNBLOCK, &sigpipe_set(), ptr::null_mut()) };
     }
 
+    /// Whether a SIGPIPE is pending (for this thread or the process).
+    pub(crate) fn sigpipe_pending() -> bool {
+        let mut set = SigSet([0; 16]);
+        // SAFETY: a valid `sigset_t` to fill; sigpending cannot fail then.
+        unsafe { sigpending(&mut set) };
+        set.0[0] & SIGPIPE_BIT != 0
+    }
+
     /// Takes a SIGPIPE pending for this thread, if there is one, without waiting.
     pub(crate) fn take_pending_sigpipe() {
         let zero = Timespec {
@@ -106,6 +115,7 @@ mod imp {
         pub(super) const EXIT_GROUP: usize = 231;
         pub(super) const RT_SIGPROCMASK: usize = 14;
         pub(super) const RT_SIGTIMEDWAIT: usize = 128;
+        pub(super) const RT_SIGPENDING: usize = 127;
     }
     #[cfg(target_arch = "aarch64")]
     mod nr {
@@ -113,6 +123,7 @@ mod imp {
         pub(super) const EXIT_GROUP: usize = 94;
         pub(super) const RT_SIGPROCMASK: usize = 135;
         pub(super) const RT_SIGTIMEDWAIT: usize = 137;
+        pub(super) const RT_SIGPENDING: usize = 136;
     }
 
     /// A Linux system call with up to four arguments; returns the kernel's
@@ -188,6 +199,13 @@ mod imp {
         sigprocmask(SIG_UNBLOCK, SIGPIPE_BIT);
     }
 
+    pub(crate) fn sigpipe_pending() -> bool {
+        let mut set: u64 = 0;
+        // SAFETY: a valid 8-byte kernel signal set to fill; the size is 8.
+        unsafe { syscall4(nr::RT_SIGPENDING, ptr::from_mut(&mut set) as usize, 8, 0, 0) };
+        set & SIGPIPE_BIT != 0
+    }
+
     pub(crate) fn take_pending_sigpipe() {
         let set: u64 = SIGPIPE_BIT;
         let zero: [i64; 2] = [0, 0];
@@ -210,15 +228,18 @@ pub(crate) use imp::{exit, raw_fork};
 /// whose readers are all gone fails with `EPIPE` instead of killing the process.
 ///
 /// The process's SIGPIPE disposition is never touched. If this write raised a
-/// SIGPIPE it is taken back before the mask is restored; if the caller had
-/// SIGPIPE blocked already, the mask and anything pending stay as they were.
+/// SIGPIPE it is taken back before the mask is restored, also when the caller
+/// had SIGPIPE blocked already (left pending, it would kill the caller once it
+/// unblocks it); a SIGPIPE that was pending before the write stays pending.
 pub(crate) fn without_sigpipe<T>(op: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
     let was_blocked = imp::block_sigpipe();
+    // An unblocked SIGPIPE cannot have been pending: it would have been delivered.
+    let was_pending = was_blocked && imp::sigpipe_pending();
     let result = op();
+    if result.as_ref().err() == Some(&Errno::PIPE) && !was_pending {
+        imp::take_pending_sigpipe();
+    }
     if !was_blocked {
-        if result.as_ref().err() == Some(&Errno::PIPE) {
-            imp::take_pending_sigpipe();
-        }
         imp::unblock_sigpipe();
     }
     result

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,7 +42,10 @@ macro_rules! tests {
 /// The `main` of a harness-less test binary.
 pub fn main(tests: &[Test]) -> ExitCode {
     if let Ok(name) = std::env::var(CHILD_ENV) {
-        let test = tests.iter().find(|t| t.name == name).expect("the test named by the runner");
+        let test = tests
+            .iter()
+            .find(|t| t.name == name)
+            .expect("the test named by the runner");
         (test.run)();
         return ExitCode::SUCCESS;
     }
@@ -76,7 +80,10 @@ pub fn main(tests: &[Test]) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    println!("\nrunning {} tests (each in a process of its own)", chosen.len());
+    println!(
+        "\nrunning {} tests (each in a process of its own)",
+        chosen.len()
+    );
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
@@ -85,7 +92,11 @@ pub fn main(tests: &[Test]) -> ExitCode {
             s.spawn(|| {
                 while let Some(test) = chosen.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let (ok, output) = run_in_own_process(test.name, nocapture);
-                    println!("test {} ... {}", test.name, if ok { "ok" } else { "FAILED" });
+                    println!(
+                        "test {} ... {}",
+                        test.name,
+                        if ok { "ok" } else { "FAILED" }
+                    );
                     if !ok {
                         failures.lock().unwrap().push((test.name, output));
                     }
@@ -107,15 +118,30 @@ pub fn main(tests: &[Test]) -> ExitCode {
         start.elapsed().as_secs_f64()
     );
     std::io::stdout().flush().ok();
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Runs one test in a fresh process; returns whether it passed and its output.
 fn run_in_own_process(name: &str, nocapture: bool) -> (bool, String) {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = if nocapture { Stdio::inherit() } else { Stdio::piped() };
-    let err = if nocapture { Stdio::inherit() } else { Stdio::piped() };
+    let out = if nocapture {
+        Stdio::inherit()
+    } else {
+        Stdio::piped()
+    };
+    let err = if nocapture {
+        Stdio::inherit()
+    } else {
+        Stdio::piped()
+    };
+    // A process group of its own, so that children the test leaves behind
+    // (which would hold its output open) die with it.
     let mut child = Command::new(exe)
+        .process_group(0)
         .env(CHILD_ENV, name)
         .stdin(Stdio::null())
         .stdout(out)
@@ -149,13 +175,31 @@ fn run_in_own_process(name: &str, nocapture: bool) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    kill_group(child.id());
     let mut output = String::new();
     for h in [stdout, stderr].into_iter().flatten() {
         output.push_str(&h.join().unwrap_or_default());
     }
     match status {
         Some(s) if s.success() => (true, output),
-        Some(s) => (false, format!("{output}\n(the test's process ended with {s})")),
-        None => (false, format!("{output}\n(killed after {TIME_LIMIT:?}: the test hung)")),
+        Some(s) => (
+            false,
+            format!("{output}\n(the test's process ended with {s})"),
+        ),
+        None => (
+            false,
+            format!("{output}\n(killed after {TIME_LIMIT:?}: the test hung)"),
+        ),
+    }
+}
+
+/// Kills what is left of the process group `pgid` (the test's forgotten
+/// children); nothing if it is empty.
+fn kill_group(pgid: u32) {
+    if let Some(pgid) = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
     }
 }
