@@ -13,7 +13,39 @@
 #define RAWIPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/**
+ * A channel handle, in memory of the caller's (not shared memory). Its
+ * contents are private; do not copy it (a copy would close the same file
+ * descriptors twice): pass pointers to it.
+ */
+typedef struct {
+  uint64_t _private[16];
+} rawipc_chan;
+
+/**
+ * A mutex that processes sharing memory can lock, and that survives the
+ * death of its holder. Put it in memory from rawipc_shared_alloc (which
+ * is zero-filled, and a zero-filled rawipc_mutex is unlocked) before fork,
+ * or initialize it with rawipc_mutex_init. `word` is rawipc's alone: read
+ * or write it only through the rawipc_mutex_* functions.
+ *
+ * When the process holding it dies, the next locker gets the lock with
+ * -1 and errno EOWNERDEAD; it repairs the data, calls
+ * rawipc_mutex_consistent and goes on. If it unlocks without doing so, every
+ * later lock fails with ENOTRECOVERABLE. The holder is a process: a thread
+ * that dies holding it, while its process lives on, is not detected.
+ */
+typedef struct {
+  /**
+   * 0 when unlocked; else the holder's process id in bits 0-29, bit 30
+   * set after EOWNERDEAD until rawipc_mutex_consistent, bit 31 set while
+   * waiters may sleep; 0x3fffffff (any bits 30-31) when not recoverable.
+   */
+  uint32_t word;
+} rawipc_mutex;
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,8 +102,9 @@ pid_t rawipc_wait(int *status);
  * WNOHANG, WUNTRACED and WCONTINUED.
  *
  * Returns the child's pid and, if `status` is not NULL, stores its status
- * there; returns 0 with WNOHANG if no child has changed state yet. On error
- * returns -1 with errno set: ECHILD (no such child), EINVAL (bad options).
+ * there; returns 0 with WNOHANG if no child has changed state yet (`status`
+ * is then not written). On error returns -1 with errno set: ECHILD (no such
+ * child), EINVAL (options other than those three), ESRCH (`pid` INT_MIN).
  *
  * # Safety
  * A non-NULL `status` must point to a writable int.
@@ -79,12 +112,12 @@ pid_t rawipc_wait(int *status);
 pid_t rawipc_waitpid(pid_t pid, int *status, int options);
 
 /**
- * Makes a pipe: fds[0] is its read end, fds[1] its write end. Both are
+ * Makes a pipe: `fds[0]` is its read end, `fds[1]` its write end. Both are
  * inherited by fork and closed on exec (close-on-exec); the caller owns both
  * and closes them with rawipc_close or close.
  *
- * Returns 0, or -1 with errno set: EFAULT if `fds` is NULL, EMFILE or ENFILE
- * when out of file descriptors.
+ * Returns 0, or -1 with errno set (and `fds` untouched): EFAULT if `fds` is
+ * NULL, EMFILE or ENFILE when out of file descriptors.
  *
  * # Safety
  * A non-NULL `fds` must point to two writable ints.
@@ -131,11 +164,11 @@ int rawipc_close(int fd);
 
 /**
  * Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET): a message
- * sent on fds[0] is received whole on fds[1], and the other way round. Both
+ * sent on `fds[0]` is received whole on `fds[1]`, and the other way round. Both
  * are inherited by fork, closed on exec, and owned by the caller.
  *
- * Returns 0, or -1 with errno set: EFAULT if `fds` is NULL, EMFILE or ENFILE
- * when out of file descriptors.
+ * Returns 0, or -1 with errno set (and `fds` untouched): EFAULT if `fds` is
+ * NULL, EMFILE or ENFILE when out of file descriptors.
  *
  * # Safety
  * A non-NULL `fds` must point to two writable ints.
@@ -148,8 +181,8 @@ int rawipc_msg_socketpair(int *fds);
  *
  * Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
  * refused, so that a receive of 0 always means the peer is gone, or `len` >
- * SSIZE_MAX), EFAULT (`buf` NULL), EMSGSIZE (larger than the socket's send
- * buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+ * SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
+ * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
  *
  * # Safety
  * A non-NULL `buf` must point to `len` readable bytes.
@@ -182,6 +215,251 @@ ssize_t rawipc_msg_size(int fd);
  * Returns rawipc's version, such as "0.1.0": a static string, never freed.
  */
 const char *rawipc_version(void);
+
+/**
+ * Makes a channel whose ring holds `capacity` bytes (rounded up to a power
+ * of two, at least 1024), in shared memory inherited by children forked
+ * afterwards, and stores its handle in `*chan`. Messages may be up to half
+ * the ring less 16 bytes (rawipc_chan_max_message). After fork, each process
+ * calls rawipc_chan_sender or rawipc_chan_receiver on its copy.
+ *
+ * Returns 0, or -1 with errno set: EINVAL (`chan` NULL, `capacity` 0 or
+ * above 2^30), ENOMEM, EMFILE/ENFILE (the channel holds two file
+ * descriptors, through which each side learns that the other died).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to writable memory for a `rawipc_chan`,
+ * which must not hold a channel still open (it would be leaked).
+ */
+int rawipc_chan_create(rawipc_chan *chan, size_t capacity);
+
+/**
+ * Makes this process the channel's sender: keeps the sending end and closes
+ * the receiving one (the receiver then learns of this process's death).
+ *
+ * Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or already
+ * given a side).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_sender(rawipc_chan *chan);
+
+/**
+ * Makes this process the channel's receiver: keeps the receiving end and
+ * closes the sending one.
+ *
+ * Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or already
+ * given a side).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_receiver(rawipc_chan *chan);
+
+/**
+ * Closes the handle: unmaps the channel from this process and closes its
+ * file descriptors. The peer then learns that this side is gone, after
+ * receiving everything sent. A message still borrowed or space still
+ * reserved is given up.
+ *
+ * Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or closed).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`; no pointer from
+ * rawipc_chan_reserve or rawipc_chan_recv_borrow may be used afterwards.
+ */
+int rawipc_chan_close(rawipc_chan *chan);
+
+/**
+ * Sets how long a send or receive on this end spins, in nanoseconds, before
+ * it sleeps in the kernel (default 50000). 0 makes it sleep at once
+ * (blocking-only mode: no CPU spent waiting, each wake-up costs a system call).
+ *
+ * Returns 0, or -1 with errno EINVAL (`chan` NULL or not given a side).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_set_spin(rawipc_chan *chan, unsigned int ns);
+
+/**
+ * Returns the largest message the channel takes, or -1 with errno EINVAL
+ * (`chan` NULL or not made).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+ssize_t rawipc_chan_max_message(rawipc_chan *chan);
+
+/**
+ * Sends the `len` bytes at `buf` as one message, waiting while the ring is
+ * full.
+ *
+ * Returns `len`, or -1 with errno set: EINVAL (`len` 0, or `chan` not a
+ * sender), EFAULT (`buf` NULL), EMSGSIZE (above rawipc_chan_max_message),
+ * EPIPE (the receiver is gone: its process died or closed its end; never
+ * SIGPIPE), EPROTO (the shared ring is corrupt), EBUSY (space is reserved
+ * and not committed).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`; a non-NULL `buf` to `len`
+ * readable bytes.
+ */
+ssize_t rawipc_chan_send(rawipc_chan *chan, const void *buf, size_t len);
+
+/**
+ * As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+ *
+ * # Safety
+ * As rawipc_chan_send.
+ */
+ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
+
+/**
+ * Reserves room for a message of up to `len` bytes in the ring, waiting for
+ * it, and returns where to write it in place (zero-copy send); then call
+ * rawipc_chan_commit. Reserving again before committing returns the same
+ * place (with room for the larger of the two lengths).
+ *
+ * Returns the address, or NULL with errno set as rawipc_chan_send.
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
+ */
+void *rawipc_chan_reserve(rawipc_chan *chan, size_t len);
+
+/**
+ * Sends the first `len` bytes written at the place rawipc_chan_reserve
+ * returned, as one message.
+ *
+ * Returns 0, or -1 with errno EINVAL (nothing reserved, `len` 0 or more than
+ * reserved; the reservation stays) or EPROTO.
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_commit(rawipc_chan *chan, size_t len);
+
+/**
+ * Receives one whole message into `buf`, waiting for one.
+ *
+ * Returns the message's length; 0 when the sender is gone and every message
+ * it sent has been received. On error returns -1 with errno set: EMSGSIZE
+ * (larger than `cap`; it stays queued: rawipc_chan_recv_borrow takes it in
+ * place), EFAULT (`buf` NULL with `cap` > 0), EINVAL (`chan` not a
+ * receiver), EPROTO (the shared ring is corrupt), EBUSY (a message is
+ * borrowed and not released).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`; a non-NULL `buf` to `cap`
+ * writable bytes.
+ */
+ssize_t rawipc_chan_recv(rawipc_chan *chan, void *buf, size_t cap);
+
+/**
+ * As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+ *
+ * # Safety
+ * As rawipc_chan_recv.
+ */
+ssize_t rawipc_chan_try_recv(rawipc_chan *chan, void *buf, size_t cap);
+
+/**
+ * Borrows the next message in place (zero-copy receive), waiting for one:
+ * stores its address in `*msg` and returns its length; returns 0 (and
+ * stores NULL) when the sender is gone. Release it with rawipc_chan_release
+ * before receiving again. Borrowing again before releasing returns the same
+ * message.
+ *
+ * On error returns -1 with errno set: EFAULT (`msg` NULL), EINVAL (`chan`
+ * not a receiver), EPROTO.
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`, a non-NULL `msg` to a
+ * writable pointer. The message may be read until it is released.
+ */
+ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
+
+/**
+ * Gives the message borrowed with rawipc_chan_recv_borrow back to the
+ * sender; its address must not be used afterwards.
+ *
+ * Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
+ * borrowed).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_release(rawipc_chan *chan);
+
+/**
+ * Makes `*m` an unlocked mutex, whatever it held (like
+ * pthread_mutex_init; do not use it on a mutex other processes may be using).
+ *
+ * Returns 0, or -1 with errno EINVAL if `m` is NULL or misaligned.
+ *
+ * # Safety
+ * A non-NULL `m` must point to a writable rawipc_mutex.
+ */
+int rawipc_mutex_init(rawipc_mutex *m);
+
+/**
+ * Locks `*m`, waiting as long as a live process holds it, and retrying if a
+ * signal interrupts.
+ *
+ * Returns 0 with the lock held. Returns -1 with errno set:
+ * - EOWNERDEAD: the holder's process died holding it. The caller holds the
+ *   lock now; the data may be half-updated. Repair it, then call
+ *   rawipc_mutex_consistent; unlocking without that makes the mutex
+ *   not recoverable.
+ * - ENOTRECOVERABLE: the mutex was unlocked after EOWNERDEAD without
+ *   rawipc_mutex_consistent; it can no longer be locked (not held).
+ * - EINVAL: `m` is NULL or misaligned (not held).
+ *
+ * Unlike pthread_mutex_lock, which returns the error number, this returns -1
+ * and sets errno, like every rawipc function.
+ *
+ * # Safety
+ * A non-NULL `m` must point to a rawipc_mutex.
+ */
+int rawipc_mutex_lock(rawipc_mutex *m);
+
+/**
+ * Locks `*m` if no live process holds it, without waiting.
+ *
+ * Returns 0 with the lock held, or -1 with errno set: EBUSY if a live
+ * process (this one included) holds it; EOWNERDEAD (lock held),
+ * ENOTRECOVERABLE and EINVAL as rawipc_mutex_lock.
+ *
+ * # Safety
+ * A non-NULL `m` must point to a rawipc_mutex.
+ */
+int rawipc_mutex_trylock(rawipc_mutex *m);
+
+/**
+ * Unlocks `*m` and wakes a waiter. After EOWNERDEAD without
+ * rawipc_mutex_consistent, this leaves the mutex not recoverable.
+ *
+ * Returns 0, or -1 with errno set: EPERM if this process does not hold it,
+ * EINVAL if `m` is NULL or misaligned.
+ *
+ * # Safety
+ * A non-NULL `m` must point to a rawipc_mutex.
+ */
+int rawipc_mutex_unlock(rawipc_mutex *m);
+
+/**
+ * Marks `*m`, got with EOWNERDEAD and repaired, consistent again, so that
+ * unlocking it leaves an ordinary mutex (like pthread_mutex_consistent).
+ *
+ * Returns 0, or -1 with errno EINVAL if `m` is NULL or misaligned, or if
+ * this process does not hold it after EOWNERDEAD.
+ *
+ * # Safety
+ * A non-NULL `m` must point to a rawipc_mutex.
+ */
+int rawipc_mutex_consistent(rawipc_mutex *m);
 
 #ifdef __cplusplus
 }  // extern "C"

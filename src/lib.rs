@@ -1,5 +1,5 @@
 //! rawipc: the inter-process communication of a course's notes, as a small
-//! Linux library with no allocator and no libc.
+//! Linux library with no allocator, that needs no libc.
 //!
 //! | the notes | module |
 //! |---|---|
@@ -7,14 +7,35 @@
 //! | `fork`, `wait`, `exit` | [`process`] |
 //! | pipes, and end of file telling a reader that its writer died | [`pipe`] |
 //! | message passing over a socket | [`msg`] |
+//! | a mutex in shared memory that survives its holder's death | [`mutex`] |
+//! | a message channel in shared memory, at cache speed | [`chan`] |
 //!
-//! Every system call goes through [rustix] (its `linux_raw` backend, no libc
-//! crate); the library never allocates, and is `#![no_std]` unless the `std`
-//! feature adds `std::io` traits. Errors are [`Errno`] values: the kernel's
-//! error numbers, which the C ABI hands to C programs as `errno`.
+//! Its system calls go through [rustix] (its `linux_raw` backend, no libc
+//! crate), but for `fork`, `_exit` and the signal mask, which in a process
+//! that has a libc must be libc's (see below). The library never allocates,
+//! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
+//! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
+//! hands to C programs as `errno`.
 //!
 //! Calls retry `EINTR` themselves, so a signal handler in the middle of a read,
 //! a write or a wait never surfaces as an error.
+//!
+//! ## With libc or without
+//!
+//! By default [`process::fork`] and [`process::exit`] are libc's `fork` and
+//! `_exit` (declared, not through the libc crate; the thread's signal mask,
+//! too, is set through libc). Keep that default in every program that has a
+//! libc: every C program, every Rust program that uses `std`. libc's `fork`
+//! runs the `pthread_atfork` handlers and keeps libc's own state (its cached
+//! thread id, its locks) right in the child; a raw kernel fork does not.
+//!
+//! The `freestanding` feature is for `#![no_std]`, `#![no_main]` programs
+//! linked with no libc at all, where there is no libc `fork` to call: fork
+//! becomes the raw `clone(SIGCHLD)` system call and exit `exit_group`
+//! (x86_64 and aarch64; other architectures do not compile). Turn it on only
+//! in such a program's own `Cargo.toml`, never in a library crate, which
+//! would turn it on for every program using that library.
+//! `examples/freestanding` is such a program.
 //!
 //! ```no_run
 //! use core::sync::atomic::{AtomicI32, Ordering};
@@ -53,7 +74,9 @@ compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod chan;
 pub mod msg;
+pub mod mutex;
 pub mod pipe;
 pub mod process;
 pub mod shm;

@@ -3,7 +3,7 @@
 //! Every function is POSIX-shaped: it returns what the call it mirrors
 //! returns, or -1 (NULL for pointers) with `errno` set, so `perror` works and
 //! course code can swap `pipe` for `rawipc_pipe` and change nothing else.
-//! [`fail`] is the one place where a Rust error becomes that convention.
+//! `fail()` is the one place where a Rust error becomes that convention.
 //!
 //! The library is built with `panic = "abort"`: rawipc does not panic on any
 //! input, and if a bug ever made it panic, the process would abort (SIGABRT)
@@ -12,6 +12,9 @@
 #![no_std]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![allow(non_camel_case_types)]
+
+mod chan;
+mod mutex;
 
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
@@ -41,16 +44,29 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     unsafe { abort() }
 }
 
+/// The unwinding personality routine that the precompiled `core` (built with
+/// panic=unwind) refers to from its landing pads, and that only std defines.
+/// Without it `librawipc.so` has it undefined and `gcc prog.c librawipc.a`
+/// fails to link (rust-lang/rust#56152, #106864). Nothing unwinds in this
+/// library, so it is never called; if a foreign unwind ever reached it, the
+/// process aborts, as a panic would.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() -> ! {
+    // SAFETY: libc's abort takes no argument and raises SIGABRT.
+    unsafe { abort() }
+}
+
 /// Sets `errno` and returns the failure value of the caller's return type:
 /// the only place where a Rust error becomes the C convention.
-fn fail<T: Failure>(e: Errno) -> T {
+pub(crate) fn fail<T: Failure>(e: Errno) -> T {
     // SAFETY: libc's errno location is valid for the calling thread.
     unsafe { *__errno_location() = e.raw_os_error() };
     T::FAILURE
 }
 
 /// The value a C function returns on failure.
-trait Failure {
+pub(crate) trait Failure {
     const FAILURE: Self;
 }
 impl Failure for c_int {
@@ -78,7 +94,7 @@ fn borrow_fd<'a>(fd: c_int) -> Result<BorrowedFd<'a>, Errno> {
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `len` bytes the caller lets us use.
-unsafe fn buffer<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8], Errno> {
+pub(crate) unsafe fn buffer<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8], Errno> {
     if len > isize::MAX as usize {
         return Err(Errno::INVAL);
     }
@@ -96,7 +112,7 @@ unsafe fn buffer<'a>(buf: *const c_void, len: usize) -> Result<&'a [u8], Errno> 
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `len` writable bytes the caller lets us use.
-unsafe fn buffer_mut<'a>(buf: *mut c_void, len: usize) -> Result<&'a mut [u8], Errno> {
+pub(crate) unsafe fn buffer_mut<'a>(buf: *mut c_void, len: usize) -> Result<&'a mut [u8], Errno> {
     if len > isize::MAX as usize {
         return Err(Errno::INVAL);
     }
@@ -205,8 +221,9 @@ pub unsafe extern "C" fn rawipc_wait(status: *mut c_int) -> pid_t {
 /// WNOHANG, WUNTRACED and WCONTINUED.
 ///
 /// Returns the child's pid and, if `status` is not NULL, stores its status
-/// there; returns 0 with WNOHANG if no child has changed state yet. On error
-/// returns -1 with errno set: ECHILD (no such child), EINVAL (bad options).
+/// there; returns 0 with WNOHANG if no child has changed state yet (`status`
+/// is then not written). On error returns -1 with errno set: ECHILD (no such
+/// child), EINVAL (options other than those three), ESRCH (`pid` INT_MIN).
 ///
 /// # Safety
 /// A non-NULL `status` must point to a writable int.
@@ -246,12 +263,12 @@ fn retry_intr<T>(mut op: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
     }
 }
 
-/// Makes a pipe: fds[0] is its read end, fds[1] its write end. Both are
+/// Makes a pipe: `fds[0]` is its read end, `fds[1]` its write end. Both are
 /// inherited by fork and closed on exec (close-on-exec); the caller owns both
 /// and closes them with rawipc_close or close.
 ///
-/// Returns 0, or -1 with errno set: EFAULT if `fds` is NULL, EMFILE or ENFILE
-/// when out of file descriptors.
+/// Returns 0, or -1 with errno set (and `fds` untouched): EFAULT if `fds` is
+/// NULL, EMFILE or ENFILE when out of file descriptors.
 ///
 /// # Safety
 /// A non-NULL `fds` must point to two writable ints.
@@ -329,11 +346,11 @@ pub extern "C" fn rawipc_close(fd: c_int) -> c_int {
 }
 
 /// Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET): a message
-/// sent on fds[0] is received whole on fds[1], and the other way round. Both
+/// sent on `fds[0]` is received whole on `fds[1]`, and the other way round. Both
 /// are inherited by fork, closed on exec, and owned by the caller.
 ///
-/// Returns 0, or -1 with errno set: EFAULT if `fds` is NULL, EMFILE or ENFILE
-/// when out of file descriptors.
+/// Returns 0, or -1 with errno set (and `fds` untouched): EFAULT if `fds` is
+/// NULL, EMFILE or ENFILE when out of file descriptors.
 ///
 /// # Safety
 /// A non-NULL `fds` must point to two writable ints.
@@ -353,8 +370,8 @@ pub unsafe extern "C" fn rawipc_msg_socketpair(fds: *mut c_int) -> c_int {
 ///
 /// Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
 /// refused, so that a receive of 0 always means the peer is gone, or `len` >
-/// SSIZE_MAX), EFAULT (`buf` NULL), EMSGSIZE (larger than the socket's send
-/// buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+/// SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
+/// socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `len` readable bytes.

@@ -1,0 +1,482 @@
+//! The C ABI of the shared-memory channel (`rawipc::chan`).
+//!
+//! A `rawipc_chan` is a handle in the caller's own memory (a local variable,
+//! a global): the channel it names lives in shared memory that the handle
+//! maps. Made before `fork`, it is turned in each process into its sending or
+//! its receiving end, as a pipe's unused end is closed.
+
+use core::ffi::{c_int, c_uint, c_void};
+use core::mem::{align_of, size_of};
+use core::ptr;
+
+use rawipc_core::Errno;
+use rawipc_core::chan::{Channel, Receiver, Sender};
+
+use crate::{buffer, buffer_mut, fail, ssize_t};
+
+/// A channel handle, in memory of the caller's (not shared memory). Its
+/// contents are private; do not copy it (a copy would close the same file
+/// descriptors twice): pass pointers to it.
+#[repr(C)]
+pub struct rawipc_chan {
+    _private: [u64; 16],
+}
+
+/// What a handle holds, behind a magic number that tells a made handle from
+/// uninitialized memory.
+struct Handle {
+    magic: u64,
+    state: State,
+}
+
+enum State {
+    /// Both ends: made, not yet given a side.
+    Both(Channel),
+    /// The sending end; `reserved` is the length of an uncommitted reservation.
+    Sender { tx: Sender, reserved: usize },
+    /// The receiving end; `borrowed` tells whether a message is lent out.
+    Receiver { rx: Receiver, borrowed: bool },
+}
+
+const MAGIC: u64 = 0x7261_7769_7063_6368; // "rawipcch"
+
+const _: () = assert!(size_of::<Handle>() <= size_of::<rawipc_chan>());
+const _: () = assert!(align_of::<Handle>() <= align_of::<rawipc_chan>());
+
+/// The handle behind `chan`: EINVAL for NULL or a handle never made (or closed).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan` the caller lets us use.
+unsafe fn handle<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Handle, Errno> {
+    if chan.is_null() {
+        return Err(Errno::INVAL);
+    }
+    let h = chan.cast::<Handle>();
+    // SAFETY: size and alignment checked above; the magic is read as a plain
+    // integer before the rest is trusted.
+    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: the magic says `rawipc_chan_create` wrote a Handle here.
+    Ok(unsafe { &mut *h })
+}
+
+/// The sending end behind `chan`: EINVAL if it is not one.
+///
+/// # Safety
+/// As [`handle`].
+unsafe fn sender<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Sender, &'a mut usize), Errno> {
+    // SAFETY: the caller's promise is passed on.
+    match unsafe { handle(chan) }?.state {
+        State::Sender {
+            ref mut tx,
+            ref mut reserved,
+        } => Ok((tx, reserved)),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// The receiving end behind `chan`: EINVAL if it is not one.
+///
+/// # Safety
+/// As [`handle`].
+unsafe fn receiver<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Receiver, &'a mut bool), Errno> {
+    // SAFETY: the caller's promise is passed on.
+    match unsafe { handle(chan) }?.state {
+        State::Receiver {
+            ref mut rx,
+            ref mut borrowed,
+        } => Ok((rx, borrowed)),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+fn ret_len(r: Result<usize, Errno>) -> ssize_t {
+    match r {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+fn ret_int(r: Result<(), Errno>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+/// Makes a channel whose ring holds `capacity` bytes (rounded up to a power
+/// of two, at least 1024), in shared memory inherited by children forked
+/// afterwards, and stores its handle in `*chan`. Messages may be up to half
+/// the ring less 16 bytes (rawipc_chan_max_message). After fork, each process
+/// calls rawipc_chan_sender or rawipc_chan_receiver on its copy.
+///
+/// Returns 0, or -1 with errno set: EINVAL (`chan` NULL, `capacity` 0 or
+/// above 2^30), ENOMEM, EMFILE/ENFILE (the channel holds two file
+/// descriptors, through which each side learns that the other died).
+///
+/// # Safety
+/// A non-NULL `chan` must point to writable memory for a `rawipc_chan`,
+/// which must not hold a channel still open (it would be leaked).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_create(chan: *mut rawipc_chan, capacity: usize) -> c_int {
+    if chan.is_null() {
+        return fail(Errno::INVAL);
+    }
+    match Channel::new(capacity) {
+        Ok(c) => {
+            let h = Handle {
+                magic: MAGIC,
+                state: State::Both(c),
+            };
+            // SAFETY: the caller's promise above; size and alignment checked.
+            unsafe { chan.cast::<Handle>().write(h) };
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Makes this process the channel's sender: keeps the sending end and closes
+/// the receiving one (the receiver then learns of this process's death).
+///
+/// Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or already
+/// given a side).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_sender(chan: *mut rawipc_chan) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    ret_int(unsafe {
+        take_side(chan, |c| State::Sender {
+            tx: c.into_sender(),
+            reserved: 0,
+        })
+    })
+}
+
+/// Makes this process the channel's receiver: keeps the receiving end and
+/// closes the sending one.
+///
+/// Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or already
+/// given a side).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_receiver(chan: *mut rawipc_chan) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    ret_int(unsafe {
+        take_side(chan, |c| State::Receiver {
+            rx: c.into_receiver(),
+            borrowed: false,
+        })
+    })
+}
+
+/// # Safety
+/// As [`handle`].
+unsafe fn take_side(
+    chan: *mut rawipc_chan,
+    side: impl FnOnce(Channel) -> State,
+) -> Result<(), Errno> {
+    // SAFETY: the caller's promise is passed on.
+    let h = unsafe { handle(chan) }?;
+    if !matches!(h.state, State::Both(_)) {
+        return Err(Errno::INVAL);
+    }
+    // Move the channel out, leaving no handle behind until the side is in.
+    h.magic = 0;
+    // SAFETY: the state is a Both, read once and replaced right below.
+    let State::Both(c) = (unsafe { ptr::read(&h.state) }) else {
+        unreachable!()
+    };
+    // SAFETY: overwrites the moved-out state without dropping it.
+    unsafe { ptr::write(&mut h.state, side(c)) };
+    h.magic = MAGIC;
+    Ok(())
+}
+
+/// Closes the handle: unmaps the channel from this process and closes its
+/// file descriptors. The peer then learns that this side is gone, after
+/// receiving everything sent. A message still borrowed or space still
+/// reserved is given up.
+///
+/// Returns 0, or -1 with errno EINVAL (`chan` NULL, not made, or closed).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`; no pointer from
+/// rawipc_chan_reserve or rawipc_chan_recv_borrow may be used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_close(chan: *mut rawipc_chan) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    match unsafe { handle(chan) } {
+        Ok(h) => {
+            h.magic = 0;
+            // SAFETY: the state is valid (the magic said so) and is dropped once.
+            unsafe { ptr::drop_in_place(&mut h.state) };
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Sets how long a send or receive on this end spins, in nanoseconds, before
+/// it sleeps in the kernel (default 50000). 0 makes it sleep at once
+/// (blocking-only mode: no CPU spent waiting, each wake-up costs a system call).
+///
+/// Returns 0, or -1 with errno EINVAL (`chan` NULL or not given a side).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_set_spin(chan: *mut rawipc_chan, ns: c_uint) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    let r = unsafe { handle(chan) }.and_then(|h| match &mut h.state {
+        State::Sender { tx, .. } => {
+            tx.set_spin(ns);
+            Ok(())
+        }
+        State::Receiver { rx, .. } => {
+            rx.set_spin(ns);
+            Ok(())
+        }
+        State::Both(_) => Err(Errno::INVAL),
+    });
+    ret_int(r)
+}
+
+/// Returns the largest message the channel takes, or -1 with errno EINVAL
+/// (`chan` NULL or not made).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_max_message(chan: *mut rawipc_chan) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(unsafe { handle(chan) }.map(|h| match &h.state {
+        State::Both(c) => c.max_message(),
+        State::Sender { tx, .. } => tx.max_message(),
+        State::Receiver { rx, .. } => rx.max_message(),
+    }))
+}
+
+/// Sends the `len` bytes at `buf` as one message, waiting while the ring is
+/// full.
+///
+/// Returns `len`, or -1 with errno set: EINVAL (`len` 0, or `chan` not a
+/// sender), EFAULT (`buf` NULL), EMSGSIZE (above rawipc_chan_max_message),
+/// EPIPE (the receiver is gone: its process died or closed its end; never
+/// SIGPIPE), EPROTO (the shared ring is corrupt), EBUSY (space is reserved
+/// and not committed).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`; a non-NULL `buf` to `len`
+/// readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_send(
+    chan: *mut rawipc_chan,
+    buf: *const c_void,
+    len: usize,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(unsafe { send(chan, buf, len, true) })
+}
+
+/// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+///
+/// # Safety
+/// As rawipc_chan_send.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_try_send(
+    chan: *mut rawipc_chan,
+    buf: *const c_void,
+    len: usize,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(unsafe { send(chan, buf, len, false) })
+}
+
+/// # Safety
+/// As rawipc_chan_send.
+unsafe fn send(
+    chan: *mut rawipc_chan,
+    buf: *const c_void,
+    len: usize,
+    wait: bool,
+) -> Result<usize, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    let (tx, reserved) = unsafe { sender(chan) }?;
+    if len == 0 {
+        return Err(Errno::INVAL);
+    }
+    if *reserved > 0 {
+        return Err(Errno::BUSY);
+    }
+    // SAFETY: the caller's promise is passed on.
+    let msg = unsafe { buffer(buf, len) }?;
+    if wait { tx.send(msg) } else { tx.try_send(msg) }?;
+    Ok(len)
+}
+
+/// Reserves room for a message of up to `len` bytes in the ring, waiting for
+/// it, and returns where to write it in place (zero-copy send); then call
+/// rawipc_chan_commit. Reserving again before committing returns the same
+/// place (with room for the larger of the two lengths).
+///
+/// Returns the address, or NULL with errno set as rawipc_chan_send.
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_reserve(chan: *mut rawipc_chan, len: usize) -> *mut c_void {
+    // SAFETY: the caller's promise is passed on.
+    let r = unsafe { sender(chan) }.and_then(|(tx, reserved)| {
+        let len = len.max(*reserved);
+        let mut r = tx.reserve(len)?;
+        *reserved = len;
+        Ok(r.as_mut_ptr().cast())
+    });
+    r.unwrap_or_else(fail)
+}
+
+/// Sends the first `len` bytes written at the place rawipc_chan_reserve
+/// returned, as one message.
+///
+/// Returns 0, or -1 with errno EINVAL (nothing reserved, `len` 0 or more than
+/// reserved; the reservation stays) or EPROTO.
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_commit(chan: *mut rawipc_chan, len: usize) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    let r = unsafe { sender(chan) }.and_then(|(tx, reserved)| {
+        if *reserved == 0 || len == 0 || len > *reserved {
+            return Err(Errno::INVAL);
+        }
+        // The same place as before: nothing has been published since, and
+        // the room found for it is still there.
+        tx.try_reserve(*reserved)?.commit(len)?;
+        *reserved = 0;
+        Ok(())
+    });
+    ret_int(r)
+}
+
+/// Receives one whole message into `buf`, waiting for one.
+///
+/// Returns the message's length; 0 when the sender is gone and every message
+/// it sent has been received. On error returns -1 with errno set: EMSGSIZE
+/// (larger than `cap`; it stays queued: rawipc_chan_recv_borrow takes it in
+/// place), EFAULT (`buf` NULL with `cap` > 0), EINVAL (`chan` not a
+/// receiver), EPROTO (the shared ring is corrupt), EBUSY (a message is
+/// borrowed and not released).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`; a non-NULL `buf` to `cap`
+/// writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_recv(
+    chan: *mut rawipc_chan,
+    buf: *mut c_void,
+    cap: usize,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(unsafe { recv(chan, buf, cap, true) })
+}
+
+/// As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+///
+/// # Safety
+/// As rawipc_chan_recv.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_try_recv(
+    chan: *mut rawipc_chan,
+    buf: *mut c_void,
+    cap: usize,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(unsafe { recv(chan, buf, cap, false) })
+}
+
+/// # Safety
+/// As rawipc_chan_recv.
+unsafe fn recv(
+    chan: *mut rawipc_chan,
+    buf: *mut c_void,
+    cap: usize,
+    wait: bool,
+) -> Result<usize, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    let (rx, borrowed) = unsafe { receiver(chan) }?;
+    if *borrowed {
+        return Err(Errno::BUSY);
+    }
+    // SAFETY: the caller's promise is passed on.
+    let buf = unsafe { buffer_mut(buf, cap) }?;
+    if wait { rx.recv(buf) } else { rx.try_recv(buf) }
+}
+
+/// Borrows the next message in place (zero-copy receive), waiting for one:
+/// stores its address in `*msg` and returns its length; returns 0 (and
+/// stores NULL) when the sender is gone. Release it with rawipc_chan_release
+/// before receiving again. Borrowing again before releasing returns the same
+/// message.
+///
+/// On error returns -1 with errno set: EFAULT (`msg` NULL), EINVAL (`chan`
+/// not a receiver), EPROTO.
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`, a non-NULL `msg` to a
+/// writable pointer. The message may be read until it is released.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_recv_borrow(
+    chan: *mut rawipc_chan,
+    msg: *mut *const c_void,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    let r = unsafe { receiver(chan) }.and_then(|(rx, borrowed)| {
+        if msg.is_null() {
+            return Err(Errno::FAULT);
+        }
+        let (at, len) = match rx.recv_borrowed()? {
+            Some(m) => {
+                let found = (m.as_ptr().cast::<c_void>(), m.len());
+                // Lent to the caller until rawipc_chan_release: not given back now.
+                core::mem::forget(m);
+                *borrowed = true;
+                found
+            }
+            None => (ptr::null(), 0),
+        };
+        // SAFETY: the caller's promise above.
+        unsafe { msg.write(at) };
+        Ok(len)
+    });
+    ret_len(r)
+}
+
+/// Gives the message borrowed with rawipc_chan_recv_borrow back to the
+/// sender; its address must not be used afterwards.
+///
+/// Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
+/// borrowed).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_release(chan: *mut rawipc_chan) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    let r = unsafe { receiver(chan) }.and_then(|(rx, borrowed)| {
+        if !*borrowed {
+            return Err(Errno::INVAL);
+        }
+        // The same message as lent: dropping it gives it back.
+        drop(rx.try_recv_borrowed()?);
+        *borrowed = false;
+        Ok(())
+    });
+    ret_int(r)
+}
