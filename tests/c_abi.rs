@@ -1,0 +1,388 @@
+//! The C ABI as a C user meets it: build `librawipc.a` with cargo, compile C
+//! programs against `include/rawipc.h` with the system C compiler (found by
+//! the `cc` crate), link them with nothing but the archive, and run them.
+//!
+//! - every pair in `c-examples/` (NAME_course.c, NAME_rawipc.c) builds without
+//!   a warning and both programs print the same; the shared-memory counter
+//!   prints exactly "5";
+//! - the C contract test `tests/c/contract.c` passes;
+//! - the header compiles as C99, C11 and C++ with every warning an error;
+//! - the notes' shared-memory example linked statically against
+//!   `librawipc.a` is at most 32 KiB larger than the course version.
+//!
+//! Nothing here forks in the test process (the C programs do), so the normal
+//! harness is fine. The library is built once, in a target directory of its
+//! own under `CARGO_TARGET_TMPDIR` (the outer cargo holds the main one's lock).
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Every warning is an error, in every C compile here.
+const STRICT: &[&str] = &["-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+
+/// How much larger the rawipc counter may be than the course one.
+const SIZE_BUDGET: u64 = 32 * 1024;
+
+/// The pairs the notes call for; more may be added beside them.
+const REQUIRED_PAIRS: &[&str] = &["shm_counter", "pipe", "eof_child_death", "msg_socket"];
+
+/// How long one C program may run before it is killed and the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+fn root() -> &'static Path {
+    Path::new(ROOT)
+}
+
+/// A scratch directory for this test binary's builds.
+fn scratch() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_abi");
+    fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
+}
+
+/// This machine's target triple, for the `cc` crate.
+fn target() -> String {
+    let env = if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "gnu"
+    };
+    format!("{}-unknown-linux-{env}", std::env::consts::ARCH)
+}
+
+/// The system C (or C++) compiler, as the `cc` crate finds it, at -O2.
+fn compiler(cpp: bool) -> Command {
+    let triple = target();
+    cc::Build::new()
+        .cpp(cpp)
+        .opt_level(2)
+        .debug(false)
+        .target(&triple)
+        .host(&triple)
+        .cargo_metadata(false)
+        .get_compiler()
+        .to_command()
+}
+
+/// `librawipc.a`, built once with `cargo build --release` as the README says.
+fn library() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let target_dir = scratch().join("capi-target");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(root().join("capi/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            // The outer cargo's settings must not move or change the output.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET");
+        let started = Instant::now();
+        let out = build.output().expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the C library failed ({}): {build:?}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lib = target_dir.join("release/librawipc.a");
+        assert!(
+            lib.is_file(),
+            "cargo succeeded but left no {}",
+            lib.display()
+        );
+        println!("built {} in {:.1?}", lib.display(), started.elapsed());
+        lib
+    })
+}
+
+/// Compiles `sources` into `output` with the strict flags plus `flags`, and
+/// fails unless the compiler succeeds and prints nothing (no warning).
+fn compile(cpp: bool, flags: &[&str], sources: &[PathBuf], output: &Path, link: &[&Path]) {
+    let mut cmd = compiler(cpp);
+    cmd.args(STRICT)
+        .arg("-I")
+        .arg(root().join("include"))
+        .args(flags)
+        .arg("-o")
+        .arg(output)
+        .args(sources)
+        .args(link);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stderr.trim().is_empty() && stdout.trim().is_empty(),
+        "compiling {} failed or warned ({}):\n{cmd:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        output.display(),
+        out.status,
+    );
+}
+
+/// What a finished program printed, and how it ended.
+struct Ran {
+    success: bool,
+    status: String,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `program` with a time limit, capturing its output.
+fn run(program: &Path, args: &[&str]) -> Ran {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    // Drain both pipes while it runs, so a chatty program never blocks.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + RUN_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the program") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_reader.join().expect("stdout reader");
+    let stderr = err_reader.join().expect("stderr reader");
+    Ran {
+        success: status.is_some_and(|s| s.success()),
+        status: match status {
+            Some(s) => s.to_string(),
+            None => format!("killed after {RUN_LIMIT:?}"),
+        },
+        stdout,
+        stderr,
+    }
+}
+
+/// The example pairs: every NAME_course.c in c-examples/ and its twin.
+fn example_pairs() -> Vec<String> {
+    let dir = root().join("c-examples");
+    let mut pairs: Vec<String> = fs::read_dir(&dir)
+        .expect("read c-examples/")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            Some(name.strip_suffix("_course.c")?.to_owned())
+        })
+        .collect();
+    pairs.sort();
+    for pair in &pairs {
+        assert!(
+            dir.join(format!("{pair}_rawipc.c")).is_file(),
+            "c-examples/{pair}_course.c has no twin {pair}_rawipc.c"
+        );
+    }
+    for required in REQUIRED_PAIRS {
+        assert!(
+            pairs.iter().any(|p| p == required),
+            "c-examples/ lacks the pair {required}_course.c / {required}_rawipc.c"
+        );
+    }
+    pairs
+}
+
+#[test]
+fn every_example_pair_builds_cleanly_and_prints_the_same() {
+    let lib = library();
+    let dir = scratch().join("examples");
+    fs::create_dir_all(&dir).expect("create the examples directory");
+    for pair in example_pairs() {
+        let mut outputs = Vec::new();
+        for version in ["course", "rawipc"] {
+            let name = format!("{pair}_{version}");
+            let source = root().join("c-examples").join(format!("{name}.c"));
+            let program = dir.join(&name);
+            let link: &[&Path] = if version == "rawipc" { &[lib] } else { &[] };
+            compile(false, &["-std=c11"], &[source], &program, link);
+            let ran = run(&program, &[]);
+            println!("--- {name} ({})\n{}", ran.status, ran.stdout);
+            assert!(
+                ran.success && ran.stderr.is_empty(),
+                "{name} failed ({}):\n--- stdout\n{}--- stderr\n{}",
+                ran.status,
+                ran.stdout,
+                ran.stderr
+            );
+            outputs.push(ran.stdout);
+        }
+        assert!(
+            outputs[0] == outputs[1],
+            "{pair}: the two versions print differently\n--- {pair}_course\n{}--- {pair}_rawipc\n{}",
+            outputs[0],
+            outputs[1]
+        );
+        if pair == "shm_counter" {
+            assert_eq!(outputs[1], "5\n", "the notes' counter must print 5");
+        }
+    }
+}
+
+#[test]
+fn c_contract_test_passes() {
+    let lib = library();
+    let dir = root().join("tests/c");
+    let mut sources: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("read tests/c/")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?;
+            (name.starts_with("contract") && name.ends_with(".c")).then_some(path)
+        })
+        .collect();
+    sources.sort();
+    assert!(!sources.is_empty(), "no tests/c/contract*.c");
+    let program = scratch().join("contract");
+    compile(false, &["-std=c11"], &sources, &program, &[lib]);
+    let ran = run(&program, &[]);
+    println!("{}", ran.stdout);
+    assert!(
+        ran.success,
+        "the C contract test failed ({}):\n{}\n--- stderr\n{}",
+        ran.status,
+        ran.stdout
+            .lines()
+            .filter(|l| !l.starts_with("ok "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        ran.stderr
+    );
+    assert!(
+        ran.stdout.contains(" checks, 0 failed"),
+        "the contract test ended without its summary:\n{}",
+        ran.stdout
+    );
+}
+
+/// The C tests of the fast path, one program each: `tests/c/chan.c` (the
+/// channel's contract: NULL, unmade handles, sizes, the wrong side, zero-copy
+/// misuse, dead peers, no fd left behind) and `tests/c/mutex.c` (NULL and
+/// misaligned pointers, EBUSY, EPERM, EOWNERDEAD after a SIGKILLed holder,
+/// rawipc_mutex_consistent, ENOTRECOVERABLE). Each exits non-zero if any of
+/// its checks failed.
+#[test]
+fn chan_and_mutex_c_tests_pass() {
+    let lib = library();
+    for name in ["chan", "mutex"] {
+        let program = scratch().join(format!("{name}-test"));
+        let source = root().join(format!("tests/c/{name}.c"));
+        compile(false, &["-std=c11"], &[source], &program, &[lib]);
+        let ran = run(&program, &[]);
+        println!("{}", ran.stdout);
+        assert!(
+            ran.success,
+            "tests/c/{name}.c failed ({}):\n{}\n--- stderr\n{}",
+            ran.status,
+            ran.stdout
+                .lines()
+                .filter(|l| !l.starts_with("ok "))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn header_compiles_as_c99_c11_and_cpp() {
+    let source = root().join("tests/c/header_check.c");
+    let dir = scratch().join("header");
+    fs::create_dir_all(&dir).expect("create the header directory");
+    for (cpp, std) in [
+        (false, "-std=c99"),
+        (false, "-std=c11"),
+        (true, "-std=c++11"),
+        (true, "-std=c++17"),
+    ] {
+        let lang: &[&str] = if cpp { &["-x", "c++"] } else { &[] };
+        let flags = [lang, &[std, "-c"]].concat();
+        let object = dir.join(format!("header{}.o", std.trim_start_matches("-std=")));
+        compile(cpp, &flags, std::slice::from_ref(&source), &object, &[]);
+        println!("include/rawipc.h compiles cleanly with {std}");
+    }
+}
+
+#[test]
+fn static_notes_example_stays_within_its_size_budget() {
+    let lib = library();
+    let dir = scratch().join("size");
+    fs::create_dir_all(&dir).expect("create the size directory");
+    let static_gc = [
+        "-std=c11",
+        "-static",
+        "-ffunction-sections",
+        "-fdata-sections",
+        "-Wl,--gc-sections",
+    ];
+    let mut sizes = Vec::new();
+    for (strip, label) in [
+        (true, "stripped (-s)"),
+        (false, "with symbols and debug info"),
+    ] {
+        let mut measured = Vec::new();
+        for version in ["course", "rawipc"] {
+            let name = format!("shm_counter_{version}");
+            let program = dir.join(format!("{name}{}", if strip { "-s" } else { "" }));
+            let source = root().join("c-examples").join(format!("{name}.c"));
+            let link: &[&Path] = if version == "rawipc" { &[lib] } else { &[] };
+            let flags = [&static_gc[..], if strip { &["-s"] } else { &[] }].concat();
+            compile(false, &flags, &[source], &program, link);
+            let ran = run(&program, &[]);
+            assert!(
+                ran.success && ran.stdout == "5\n",
+                "{} (static) should print 5: {} {:?} {:?}",
+                program.display(),
+                ran.status,
+                ran.stdout,
+                ran.stderr
+            );
+            let size = fs::metadata(&program).expect("stat the program").len();
+            measured.push(size);
+        }
+        println!(
+            "static, --gc-sections, {label}: course {} bytes, rawipc {} bytes, rawipc adds {} bytes",
+            measured[0],
+            measured[1],
+            measured[1] as i64 - measured[0] as i64
+        );
+        sizes.push(measured);
+    }
+    // The budget is on what a program carries when it runs: a Rust static
+    // library brings the DWARF of the precompiled `core` along, which only
+    // a stripped link drops (the other figure is printed above).
+    let (course, rawipc) = (sizes[0][0], sizes[0][1]);
+    assert!(
+        rawipc <= course + SIZE_BUDGET,
+        "the notes' example with rawipc is {rawipc} bytes, more than {SIZE_BUDGET} bytes above \
+         the course version's {course}"
+    );
+}
