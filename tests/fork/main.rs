@@ -120,22 +120,7 @@ pub fn expect_success(pid: Pid) {
     );
 }
 
-/// Returns once `pid` sleeps in a system call ('S' in /proc/PID/stat), which
-/// for a test's parent means it is blocked in the call under test.
-pub fn wait_until_sleeping(pid: Pid) {
-    let path = format!("/proc/{}/stat", pid.as_raw_nonzero());
-    loop {
-        let stat = std::fs::read_to_string(&path).expect("the process's /proc stat");
-        // The state follows the command name, which is in parentheses.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state == Some('S') {
-            return;
-        }
-        std::thread::yield_now();
-    }
-}
+pub use support::wait_until_sleeping;
 
 /// Where the SIGALRM handler counts its runs: shared memory, so that the
 /// child that sent the signal sees that it was handled.

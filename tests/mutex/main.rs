@@ -109,22 +109,7 @@ fn kill(pid: Pid) {
     kill_process(pid, Signal::KILL).expect("kill(child, SIGKILL)");
 }
 
-/// Returns once `pid` sleeps in a system call ('S' in /proc/PID/stat): for
-/// a process that is spinning until it calls `lock`, that means it sleeps
-/// in `lock`.
-fn wait_until_sleeping(pid: Pid) {
-    let path = format!("/proc/{}/stat", pid.as_raw_nonzero());
-    loop {
-        let stat = std::fs::read_to_string(&path).expect("the process's /proc stat");
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        if state == Some('S') {
-            return;
-        }
-        std::thread::yield_now();
-    }
-}
+use support::wait_until_sleeping;
 
 /// Spins (no system call, so the process stays runnable) until `flag` is set.
 fn spin_until(flag: &AtomicU32) {

@@ -203,3 +203,21 @@ fn kill_group(pgid: u32) {
         let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
     }
 }
+
+/// Returns once `pid` sleeps in a system call ('S' in /proc/PID/stat), which
+/// for a test's parent means it is blocked in the call under test (a test
+/// that must signal it there, or kill a lock holder while it waits).
+pub fn wait_until_sleeping(pid: rawipc::process::Pid) {
+    let path = format!("/proc/{}/stat", pid.as_raw_nonzero());
+    loop {
+        let stat = std::fs::read_to_string(&path).expect("the process's /proc stat");
+        // The state follows the command name, which is in parentheses.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state == Some('S') {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
