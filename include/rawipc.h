@@ -220,7 +220,7 @@ const char *rawipc_version(void);
  * Makes a channel whose ring holds `capacity` bytes (rounded up to a power
  * of two, at least 1024), in shared memory inherited by children forked
  * afterwards, and stores its handle in `*chan`. Messages may be up to half
- * the ring less 16 bytes (rawipc_chan_max_message). After fork, each process
+ * the ring less 80 bytes (rawipc_chan_max_message). After fork, each process
  * calls rawipc_chan_sender or rawipc_chan_receiver on its copy.
  *
  * Returns 0, or -1 with errno set: EINVAL (`chan` NULL, `capacity` 0 or
@@ -319,10 +319,11 @@ ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
 /**
  * Reserves room for a message of up to `len` bytes in the ring, waiting for
  * it, and returns where to write it in place (zero-copy send); then call
- * rawipc_chan_commit. Reserving again before committing returns the same
- * place (with room for the larger of the two lengths).
+ * rawipc_chan_commit. Reserving again before committing, for at most as
+ * many bytes, returns the same place.
  *
- * Returns the address, or NULL with errno set as rawipc_chan_send.
+ * Returns the address, or NULL with errno set as rawipc_chan_send, and
+ * EBUSY if space is reserved already for fewer than `len` bytes.
  *
  * # Safety
  * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.

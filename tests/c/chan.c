@@ -67,7 +67,7 @@ static void bad_input(void)
     FAILS(rawipc_chan_max_message(NULL), EINVAL, "max_message(NULL) -> EINVAL");
 
     CHECK(rawipc_chan_create(&chan, 4096) == 0, "create(4096)");
-    CHECK(rawipc_chan_max_message(&chan) == 4096 / 2 - 16, "max_message is half the ring less 16");
+    CHECK(rawipc_chan_max_message(&chan) == 4096 / 2 - 80, "max_message is half the ring less 80");
     FAILS(rawipc_chan_send(&chan, "x", 1), EINVAL, "send before choosing a side -> EINVAL");
     FAILS(rawipc_chan_set_spin(&chan, 0), EINVAL, "set_spin before choosing a side -> EINVAL");
     CHECK(rawipc_chan_sender(&chan) == 0, "sender()");
@@ -85,6 +85,8 @@ static void bad_input(void)
         char *a = rawipc_chan_reserve(&chan, 8);
         char *b = rawipc_chan_reserve(&chan, 8);
         CHECK(a != NULL && a == b, "reserve twice -> the same place");
+        CHECK(rawipc_chan_reserve(&chan, 4) == a, "reserve fewer bytes again -> the same place");
+        FAILS(rawipc_chan_reserve(&chan, 9), EBUSY, "reserve more than is reserved -> EBUSY");
         FAILS(rawipc_chan_send(&chan, "x", 1), EBUSY, "send while space is reserved -> EBUSY");
         FAILS(rawipc_chan_commit(&chan, 9), EINVAL, "commit more than reserved -> EINVAL");
         FAILS(rawipc_chan_commit(&chan, 0), EINVAL, "commit(0) -> EINVAL");

@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         dropped_reservation_sends_nothing,
         capacity_is_rounded_and_bounded,
         corrupt_ring_never_crashes_or_hangs_the_reader,
+        corrupt_markers_never_crash_or_hang_the_reader,
         corrupt_head_never_crashes_or_hangs_the_sender,
         corrupt_ring_under_blocking_recv_ends,
     ])
@@ -296,7 +297,7 @@ fn try_send_and_try_recv_do_not_wait() {
 fn bad_sizes_are_refused_and_lose_nothing() {
     let (mut tx, mut rx) = Channel::new(4096).unwrap().split().unwrap();
     let max = tx.max_message();
-    assert_eq!(max, 4096 / 2 - 16);
+    assert_eq!(max, 4096 / 2 - 80);
     assert_eq!(tx.send(&[]), Err(Errno::INVAL));
     assert_eq!(tx.send(&vec![0; max + 1]), Err(Errno::MSGSIZE));
     assert!(matches!(tx.reserve(0), Err(Errno::INVAL)));
@@ -363,7 +364,7 @@ fn capacity_is_rounded_and_bounded() {
     assert!(matches!(Channel::new((1 << 30) + 1), Err(Errno::INVAL)));
     assert_eq!(Channel::new(1).unwrap().capacity(), 1024);
     assert_eq!(Channel::new(5000).unwrap().capacity(), 8192);
-    assert_eq!(Channel::new(1 << 20).unwrap().max_message(), (1 << 19) - 16);
+    assert_eq!(Channel::new(1 << 20).unwrap().max_message(), (1 << 19) - 80);
 }
 
 /// Writes a random 32-bit value at a random 4-aligned place of the region:
@@ -406,9 +407,21 @@ fn corrupt_ring_never_crashes_or_hangs_the_reader() {
             scribble(region, &mut seed, (n as usize) * 48);
         }
         let mut buf = [0u8; 1024];
+        // With the sender gone, a blocking receive (its inline fast path
+        // included) must end too: with messages, then 0, or with EPROTO.
+        let blocking = xorshift(&mut seed) % 2 == 0;
+        if blocking {
+            drop(tx);
+        }
         // Never more reads than there could be messages before it must end.
         for _ in 0..64 {
-            match rx.try_recv(&mut buf) {
+            let got = if blocking {
+                rx.recv(&mut buf)
+            } else {
+                rx.try_recv(&mut buf)
+            };
+            match got {
+                Ok(0) if blocking => break,
                 Ok(len) => {
                     assert!(len <= buf.len());
                     delivered += 1;
@@ -433,6 +446,62 @@ fn corrupt_ring_never_crashes_or_hangs_the_reader() {
     assert!(
         protos > 1000,
         "scribbling on headers is detected ({protos})"
+    );
+}
+
+fn corrupt_markers_never_crash_or_hang_the_reader() {
+    // Messages of 1100 bytes in a 4 KiB ring: each behind a pad marker that
+    // aligns its payload, and a wrap marker every few messages. Scribbling
+    // anywhere in so small a ring often hits a marker or a header.
+    let mut seed = 0x0dd_b1a5_e5ca_1ab1;
+    let (mut protos, mut delivered) = (0u32, 0u32);
+    for round in 0..20_000 {
+        let chan = Channel::new(4096).unwrap();
+        let region = chan.region();
+        let (mut tx, mut rx) = chan.split().unwrap();
+        let mut buf = [0u8; 2048];
+        // Go round the ring a random number of times first.
+        for i in 0..xorshift(&mut seed) % 7 {
+            tx.send(&[i as u8; 1100]).unwrap();
+            assert_eq!(rx.try_recv(&mut buf), Ok(1100), "round {round}");
+        }
+        let sent = 1 + xorshift(&mut seed) % 2;
+        for i in 0..sent {
+            tx.send(&[i as u8; 1100]).unwrap();
+        }
+        let (base, _) = region;
+        let r = xorshift(&mut seed) as usize;
+        let off = match r % 2 {
+            // Where the headers of aligned messages stand (and where a pad
+            // marker sends the reader).
+            0 => 4096 + (r >> 8) % 64 * 64 + 56 + 4 * ((r >> 4) % 2),
+            _ => 4096 + (((r >> 8) % 4096) & !3),
+        };
+        // SAFETY: a 4-aligned word of the ring, in the shared region.
+        unsafe {
+            base.add(off)
+                .cast::<u32>()
+                .write_volatile(xorshift(&mut seed) as u32)
+        };
+        for _ in 0..8 {
+            match rx.try_recv(&mut buf) {
+                Ok(len) => {
+                    assert!(len <= buf.len());
+                    delivered += 1;
+                }
+                Err(Errno::PROTO) => {
+                    protos += 1;
+                    break;
+                }
+                Err(Errno::AGAIN) | Err(Errno::MSGSIZE) => break,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+    }
+    println!("{protos} corrupt rings reported EPROTO, {delivered} messages delivered");
+    assert!(
+        protos > 100,
+        "scribbling on markers and headers is detected ({protos})"
     );
 }
 
