@@ -263,19 +263,7 @@ fn c_contract_test_passes() {
     assert!(!sources.is_empty(), "no tests/c/contract*.c");
     let program = scratch().join("contract");
     compile(false, &["-std=c11"], &sources, &program, &[lib]);
-    let ran = run(&program, &[]);
-    println!("{}", ran.stdout);
-    assert!(
-        ran.success,
-        "the C contract test failed ({}):\n{}\n--- stderr\n{}",
-        ran.status,
-        ran.stdout
-            .lines()
-            .filter(|l| !l.starts_with("ok "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        ran.stderr
-    );
+    let ran = run_c_test(&program, "the C contract test");
     assert!(
         ran.stdout.contains(" checks, 0 failed"),
         "the contract test ended without its summary:\n{}",
@@ -296,20 +284,28 @@ fn chan_and_mutex_c_tests_pass() {
         let program = scratch().join(format!("{name}-test"));
         let source = root().join(format!("tests/c/{name}.c"));
         compile(false, &["-std=c11"], &[source], &program, &[lib]);
-        let ran = run(&program, &[]);
-        println!("{}", ran.stdout);
-        assert!(
-            ran.success,
-            "tests/c/{name}.c failed ({}):\n{}\n--- stderr\n{}",
-            ran.status,
-            ran.stdout
-                .lines()
-                .filter(|l| !l.starts_with("ok "))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            ran.stderr
-        );
+        run_c_test(&program, &format!("tests/c/{name}.c"));
     }
+}
+
+/// Runs a C test program (one line per check, `ok ...` for those that
+/// passed) and fails unless it succeeded, showing the checks that did not.
+fn run_c_test(program: &Path, what: &str) -> Ran {
+    let ran = run(program, &[]);
+    println!("{}", ran.stdout);
+    let not_ok: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("ok "))
+        .collect();
+    assert!(
+        ran.success,
+        "{what} failed ({}):\n{}\n--- stderr\n{}",
+        ran.status,
+        not_ok.join("\n"),
+        ran.stderr
+    );
+    ran
 }
 
 #[test]
