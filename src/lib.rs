@@ -88,13 +88,5 @@ pub use rustix::io::Errno;
 /// The result of every rawipc call: a value, or the kernel's error number.
 pub type Result<T> = core::result::Result<T, Errno>;
 
-/// Runs `op` again for as long as a signal interrupts it.
-#[inline]
-fn retry<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
-    loop {
-        match op() {
-            Err(Errno::INTR) => continue,
-            other => return other,
-        }
-    }
-}
+/// Runs an operation again for as long as a signal interrupts it (`EINTR`).
+use rustix::io::retry_on_intr as retry;

@@ -232,7 +232,7 @@ pub unsafe extern "C" fn rawipc_waitpid(pid: pid_t, status: *mut c_int, options:
     let Some(options) = u32::try_from(options).ok().and_then(WaitOptions::from_bits) else {
         return fail(Errno::INVAL);
     };
-    let waited = retry_intr(|| match pid {
+    let waited = rustix::io::retry_on_intr(|| match pid {
         -1 => rustix::process::wait(options),
         0 => rustix::process::waitpid(None, options),
         p if p > 0 => rustix::process::waitpid(Pid::from_raw(p), options),
@@ -251,15 +251,6 @@ pub unsafe extern "C" fn rawipc_waitpid(pid: pid_t, status: *mut c_int, options:
         }
         Ok(None) => 0,
         Err(e) => fail(e),
-    }
-}
-
-fn retry_intr<T>(mut op: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
-    loop {
-        match op() {
-            Err(Errno::INTR) => continue,
-            other => return other,
-        }
     }
 }
 
