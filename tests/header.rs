@@ -25,7 +25,7 @@ fn committed_header_is_what_cbindgen_generates() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "include/rawipc.h is not what cbindgen generates from capi/src/lib.rs; \
+        "include/rawipc.h is not what cbindgen generates from capi/src; \
          run `RAWIPC_BLESS=1 cargo test --test header` and commit the result"
     );
 }
