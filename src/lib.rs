@@ -71,7 +71,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 
-#[cfg(feature = "std")]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod chan;
