@@ -466,8 +466,9 @@ mod marker {
 /// kernels get). Each case runs in a forked child (the test binary has
 /// threads, and signal dispositions and process-pending signals are the
 /// process's), which makes only async-signal-safe calls and reports the line
-/// of its first failed check as its exit status.
-#[cfg(test)]
+/// of its first failed check as its exit status. (Not with `freestanding`:
+/// the test binary has a libc, so fork must be libc's.)
+#[cfg(all(test, not(feature = "freestanding")))]
 mod tests {
     use super::{Errno, SIGPIPE, SigInfo, masked_write, write_no_sigpipe};
     use core::sync::atomic::{AtomicU32, Ordering};

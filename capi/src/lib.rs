@@ -66,12 +66,11 @@ pub(crate) mod libc {
         ) -> c_int;
     }
 }
-use libc::{__errno_location, abort};
 
 /// This thread's `errno`.
 pub(crate) fn errno() -> c_int {
     // SAFETY: libc's errno location is valid for the calling thread.
-    unsafe { *__errno_location() }
+    unsafe { *libc::__errno_location() }
 }
 
 /// rawipc does not panic on any input; should a bug make it, the process
@@ -81,7 +80,7 @@ pub(crate) fn errno() -> c_int {
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: libc's abort takes no argument and raises SIGABRT.
-    unsafe { abort() }
+    unsafe { libc::abort() }
 }
 
 /// The unwinding personality routine that the precompiled `core` (built with
@@ -94,14 +93,14 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() -> ! {
     // SAFETY: libc's abort takes no argument and raises SIGABRT.
-    unsafe { abort() }
+    unsafe { libc::abort() }
 }
 
 /// Sets `errno` and returns the failure value of the caller's return type:
 /// the only place where a Rust error becomes the C convention.
 pub(crate) fn fail<T: Failure>(e: Errno) -> T {
     // SAFETY: libc's errno location is valid for the calling thread.
-    unsafe { *__errno_location() = e.raw_os_error() };
+    unsafe { *libc::__errno_location() = e.raw_os_error() };
     T::FAILURE
 }
 
