@@ -270,7 +270,10 @@ fn write_all_raw_of_an_unmapped_buffer_is_efault() {
         }
     );
     // SAFETY: a valid buffer.
-    assert_eq!(unsafe { pipe::write_all_raw(w.as_fd(), b"ok".as_ptr(), 2) }, Ok(()));
+    assert_eq!(
+        unsafe { pipe::write_all_raw(w.as_fd(), b"ok".as_ptr(), 2) },
+        Ok(())
+    );
     let mut buf = [0u8; 4];
     assert_eq!(r.read(&mut buf), Ok(2));
     assert_eq!(&buf[..2], b"ok");
