@@ -14,8 +14,8 @@
    for end of file forever.
 
    Written with the plain system calls; its twin eof_child_death_rawipc.c
-   does the same through rawipc.h, which retries reads, writes and waits
-   interrupted by a signal (EINTR), writes whole buffers, and turns SIGPIPE
+   does the same through rawipc.h, whose rawipc_write_all() writes whole
+   lines, retries writes interrupted by a signal (EINTR), and turns SIGPIPE
    into EPIPE.
 
    Usage: eof_child_death_course

@@ -11,10 +11,12 @@
    first; otherwise it would itself keep the pipe open for writing and wait
    for end of file forever.
 
-   Differences from its twin eof_child_death_course.c: rawipc_read(),
-   rawipc_write() and rawipc_wait() retry by themselves when a signal
-   interrupts them; rawipc_write() writes the whole buffer, and gives EPIPE
-   rather than SIGPIPE if the reader is gone.
+   rawipc_read(), rawipc_close() and rawipc_wait() behave exactly as read(),
+   close() and wait(): the parent's loop is the course's loop. The child
+   writes with rawipc_write_all(), rawipc's own call, where its twin
+   eof_child_death_course.c uses write(): each line goes whole even if a
+   signal or a full pipe interrupts it, and a parent that is gone gives EPIPE
+   rather than SIGPIPE.
 
    Usage: eof_child_death_rawipc
 */
@@ -49,8 +51,9 @@ int main(void)
         for (int i = 1; i <= LINES; i++) {
             char line[64];
             int len = snprintf(line, sizeof line, "child: line %d of %d\n", i, LINES);
-            if (rawipc_write(fds[1], line, (size_t) len) != len)
-                err_exit("rawipc_write");
+            /* The whole line, or an error (never a short write, never SIGPIPE). */
+            if (rawipc_write_all(fds[1], line, (size_t) len) != len)
+                err_exit("rawipc_write_all");
         }
         _exit(CHILD_STATUS);    /* the write end is closed by the child's death */
 

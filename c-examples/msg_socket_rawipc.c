@@ -14,7 +14,7 @@
    leaves it queued (rawipc_msg_size() tells how large a buffer it needs);
    empty messages are refused (EINVAL), so a receive of 0 always means the
    peer is gone; a send to a peer that is gone gives EPIPE, never SIGPIPE;
-   and a signal handler never makes a call fail with EINTR.
+   and a signal handler never makes a message call fail with EINTR.
 
    Usage: msg_socket_rawipc
 */

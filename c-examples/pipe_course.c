@@ -7,7 +7,8 @@
    prints it and waits for the child.
 
    Written with the plain system calls. Its twin pipe_rawipc.c does the same
-   through rawipc.h; here, unlike there:
+   through rawipc.h, with rawipc_write_all() and rawipc_read_full() where this
+   program has to be careful; here, unlike there:
      - write() may write less than asked, and a signal handler can make
        read(), write() or wait() fail with EINTR; this program relies on its
        message being short (POSIX: a write of at most PIPE_BUF bytes to a pipe

@@ -7,12 +7,16 @@
    read end, until rawipc_read() returns 0 (end of file), then prints it and
    waits for the child.
 
-   Differences from its twin pipe_course.c: rawipc_write() writes the whole
-   buffer, however long, retrying after short writes; rawipc_read(),
-   rawipc_write() and rawipc_wait() retry by themselves when a signal
-   handler interrupts them, so EINTR never reaches the program; a write to a
-   pipe with no reader left fails with EPIPE and never raises SIGPIPE; and
-   both pipe ends are closed on exec.
+   rawipc_pipe(), rawipc_fork(), rawipc_close() and rawipc_wait() behave
+   exactly as pipe(), fork(), close() and wait() (c-examples' Makefile also
+   builds pipe_course.c unchanged on them, through rawipc_swap.h). Where its
+   twin pipe_course.c has to rely on luck, this one uses rawipc's own calls:
+     - rawipc_write_all() writes the whole message, however long, retrying
+       after short writes and signals, and a reader that is gone gives EPIPE
+       rather than SIGPIPE (the course code relies on its message being at
+       most PIPE_BUF bytes and on installing no signal handler);
+     - rawipc_read_full() reads until the buffer is full or end of file,
+       retrying after signals: the course's read loop, in one call.
 
    Usage: pipe_rawipc
 */
@@ -43,8 +47,9 @@ int main(void)
     case 0:                     /* child: the writer */
         if (rawipc_close(fds[0]) == -1)
             err_exit("rawipc_close read end");
-        if (rawipc_write(fds[1], message, strlen(message)) != (ssize_t) strlen(message))
-            err_exit("rawipc_write");
+        /* All of it, or an error: no short write, no EINTR, no SIGPIPE. */
+        if (rawipc_write_all(fds[1], message, strlen(message)) != (ssize_t) strlen(message))
+            err_exit("rawipc_write_all");
         if (rawipc_close(fds[1]) == -1)
             err_exit("rawipc_close write end");
         _exit(EXIT_SUCCESS);    /* not exit(): stdio buffers are the parent's */
@@ -57,11 +62,10 @@ int main(void)
     if (rawipc_close(fds[1]) == -1)
         err_exit("rawipc_close write end");
 
-    got = 0;
-    while ((n = rawipc_read(fds[0], buf + got, sizeof buf - got)) > 0)
-        got += (size_t) n;
-    if (n == -1)
-        err_exit("rawipc_read");
+    /* Everything until end of file (or a full buffer), in one call. */
+    if ((n = rawipc_read_full(fds[0], buf, sizeof buf)) == -1)
+        err_exit("rawipc_read_full");
+    got = (size_t) n;
     if (rawipc_close(fds[0]) == -1)
         err_exit("rawipc_close read end");
 

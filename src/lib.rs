@@ -12,13 +12,18 @@
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
-//! that has a libc must be libc's (see below). The library never allocates,
+//! that has a libc must be libc's (see below), and the write that never
+//! raises `SIGPIPE` (`pwritev2` with `RWF_NOSIGNAL`), which rawipc makes
+//! itself on x86_64 and aarch64. The library never allocates,
 //! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.
 //!
 //! Calls retry `EINTR` themselves, so a signal handler in the middle of a read,
-//! a write or a wait never surfaces as an error.
+//! a write or a wait never surfaces as an error; fds are close-on-exec; a
+//! write to a pipe with no reader is `EPIPE`, never `SIGPIPE`. (The C
+//! library's mirrors of libc's calls behave as libc's instead; each module
+//! says how.)
 //!
 //! ## With libc or without
 //!
@@ -71,7 +76,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 
-#[cfg(feature = "std")]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod chan;

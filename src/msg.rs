@@ -7,6 +7,11 @@
 //! leaves it queued, and [`next_size`] tells how large a buffer it needs.
 //! Empty messages are refused, so a receive that returns 0 always means that
 //! the peer is gone, like a pipe's end of file.
+//!
+//! As everywhere in rawipc's Rust API, the sockets are close-on-exec and
+//! `EINTR` is retried. In C, `rawipc_msg_socketpair` makes sockets that `exec`
+//! inherits, as `socketpair(2)` does (`rawipc_msg_socketpair2` takes
+//! `SOCK_CLOEXEC`), while sending and receiving keep these conventions.
 
 use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,

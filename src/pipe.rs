@@ -8,6 +8,14 @@
 //! Writing to a pipe whose read ends are all closed fails with `EPIPE`; rawipc
 //! never lets it raise `SIGPIPE` (which kills a process by default), and never
 //! changes the process's SIGPIPE disposition to get there.
+//!
+//! These are Rust's conventions, as `std` has them: both ends are
+//! close-on-exec, `EINTR` is retried, `EPIPE` never comes with `SIGPIPE`.
+//! The C library's mirrors (`rawipc_pipe`, `rawipc_read`, `rawipc_write`)
+//! instead behave exactly as `pipe(2)`, `read(2)` and `write(2)`: inherited by
+//! `exec`, `EINTR` when a handler without `SA_RESTART` interrupts them,
+//! `SIGPIPE` raised. The C calls with this module's conventions are
+//! `rawipc_write_all` and `rawipc_read_full`.
 
 use rustix::io;
 use rustix::pipe::{PipeFlags, pipe_with};
@@ -68,26 +76,47 @@ impl From<WriteError> for Errno {
 /// and on short writes, with `EPIPE` instead of `SIGPIPE`.
 ///
 /// An empty `buf` makes one empty write (which still reports a bad fd).
+/// SIGPIPE is kept away without touching the process's disposition, and the
+/// thread's signal mask and pending signals are left as they were: on Linux
+/// 6.18 and later each write is `pwritev2(..., RWF_NOSIGNAL)`, before that a
+/// `write` with SIGPIPE blocked for the thread meanwhile.
 ///
 /// # References
 /// - [write(2)](https://man7.org/linux/man-pages/man2/write.2.html)
+/// - [pwritev2(2)](https://man7.org/linux/man-pages/man2/pwritev2.2.html)
 #[doc(alias = "write")]
 pub fn write_all(fd: impl AsFd, buf: &[u8]) -> core::result::Result<(), WriteError> {
-    let fd = fd.as_fd();
+    // SAFETY: `buf` is `buf.len()` readable bytes.
+    unsafe { write_all_raw(fd.as_fd(), buf.as_ptr(), buf.len()) }
+}
+
+/// [`write_all`] of the `len` bytes at a raw address, for callers (such as
+/// rawipc's C library) whose buffer may not be valid: the kernel checks it,
+/// and a bad address gives `EFAULT` (after the bytes before it, if any, were
+/// written), never a fault in the caller.
+///
+/// # Safety
+/// The bytes at `buf..buf + len` that are mapped go into the file: they must
+/// be bytes the caller may let out. Nothing is written to that memory.
+pub unsafe fn write_all_raw(
+    fd: BorrowedFd<'_>,
+    buf: *const u8,
+    len: usize,
+) -> core::result::Result<(), WriteError> {
     let mut written = 0;
-    sys::without_sigpipe(|| {
-        loop {
-            match io::write(fd, &buf[written..]) {
-                Ok(n) => written += n,
-                Err(Errno::INTR) => continue,
-                Err(errno) => return Err(errno),
-            }
-            if written == buf.len() {
-                return Ok(());
-            }
+    loop {
+        // SAFETY: the caller's promise; `written <= len`, so the pointer
+        // stays within (or one past) the caller's range. `wrapping_add`
+        // forms no reference and cannot overflow into UB.
+        match unsafe { sys::write_no_sigpipe(fd, buf.wrapping_add(written), len - written) } {
+            Ok(n) => written += n,
+            Err(Errno::INTR) => continue,
+            Err(errno) => return Err(WriteError { written, errno }),
         }
-    })
-    .map_err(|errno| WriteError { written, errno })
+        if written >= len {
+            return Ok(());
+        }
+    }
 }
 
 impl ReadEnd {

@@ -1,28 +1,119 @@
-//! The few calls that rustix does not expose: `fork`, `_exit` and the thread's
-//! signal mask (to keep a write to a closed pipe from raising `SIGPIPE`).
+//! The few calls that rustix does not expose: `fork`, `_exit`, and a write
+//! that never raises `SIGPIPE`.
 //!
-//! In a process that has libc (every C program, every std Rust program) they go
-//! through libc's own functions: libc's `fork` runs the `pthread_atfork`
-//! handlers and refreshes libc's cached thread id in the child, which a raw
-//! kernel fork does not. With the `freestanding` feature, for programs with no
-//! libc at all, they are raw system calls (x86_64 and aarch64).
+//! In a process that has libc (every C program, every std Rust program)
+//! `fork` and `_exit` go through libc's own functions: libc's `fork` runs the
+//! `pthread_atfork` handlers and refreshes libc's cached thread id in the
+//! child, which a raw kernel fork does not. With the `freestanding` feature,
+//! for programs with no libc at all, they are raw system calls (x86_64 and
+//! aarch64).
+//!
+//! A write without `SIGPIPE` is `pwritev2(fd, iov, 1, -1, RWF_NOSIGNAL)`
+//! (Linux 6.18): the kernel then answers `EPIPE` and raises nothing, and
+//! neither the thread's signal mask nor anything pending is touched. On an
+//! older kernel (or for a file whose driver takes no flags) it falls back to
+//! a `write` with SIGPIPE blocked for the calling thread; see
+//! [`masked_write`] for how that fallback leaves the pending signals exactly
+//! as they were.
 
+use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::Errno;
 
-/// `SIGPIPE` as a bit of a kernel signal set (`1 << (signo - 1)`).
-const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+/// `SIGPIPE`'s number, and its bit in a kernel signal set.
+const SIGPIPE: i32 = 13;
+const SIGPIPE_BIT: u64 = 1 << (SIGPIPE - 1);
 const SIG_BLOCK: i32 = 0;
 const SIG_UNBLOCK: i32 = 1;
 
+/// The kernel's `siginfo_t` (128 bytes) for the signals this module queues
+/// and takes: `si_signo`, `si_errno`, `si_code`, then (from offset 16 on
+/// 64-bit targets) `si_pid`, `si_uid` and `si_value`.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct SigInfo([u8; 128]);
+
+impl SigInfo {
+    const fn zeroed() -> Self {
+        SigInfo([0; 128])
+    }
+}
+
+/// Raw Linux system calls, for x86_64 and aarch64: the freestanding build's
+/// fork and exit, and in every build the two calls libc has no portable
+/// wrapper for (`pwritev2` with a raw pointer, `rt_tgsigqueueinfo`).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod raw {
+    use super::Errno;
+
+    #[cfg(target_arch = "x86_64")]
+    pub(super) mod nr {
+        #![allow(dead_code)]
+        pub(crate) const WRITE: usize = 1;
+        pub(crate) const CLONE: usize = 56;
+        pub(crate) const EXIT_GROUP: usize = 231;
+        pub(crate) const RT_SIGPROCMASK: usize = 14;
+        pub(crate) const RT_SIGTIMEDWAIT: usize = 128;
+        pub(crate) const RT_SIGPENDING: usize = 127;
+        pub(crate) const RT_TGSIGQUEUEINFO: usize = 297;
+        pub(crate) const PWRITEV2: usize = 328;
+    }
+    #[cfg(target_arch = "aarch64")]
+    pub(super) mod nr {
+        #![allow(dead_code)]
+        pub(crate) const WRITE: usize = 64;
+        pub(crate) const CLONE: usize = 220;
+        pub(crate) const EXIT_GROUP: usize = 94;
+        pub(crate) const RT_SIGPROCMASK: usize = 135;
+        pub(crate) const RT_SIGTIMEDWAIT: usize = 137;
+        pub(crate) const RT_SIGPENDING: usize = 136;
+        pub(crate) const RT_TGSIGQUEUEINFO: usize = 240;
+        pub(crate) const PWRITEV2: usize = 287;
+    }
+
+    /// A Linux system call with up to six arguments; returns the kernel's
+    /// result (`-errno` on failure).
+    ///
+    /// # Safety
+    /// The call's arguments must be valid for the call `n`.
+    #[inline]
+    pub(super) unsafe fn syscall6(n: usize, args: [usize; 6]) -> isize {
+        let ret: isize;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the x86_64 syscall convention; rcx and r11 are clobbered.
+        unsafe {
+            core::arch::asm!("syscall", inlateout("rax") n as isize => ret,
+                in("rdi") args[0], in("rsi") args[1], in("rdx") args[2],
+                in("r10") args[3], in("r8") args[4], in("r9") args[5],
+                lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: the aarch64 syscall convention (number in x8, `svc 0`).
+        unsafe {
+            core::arch::asm!("svc 0", in("x8") n, inlateout("x0") args[0] as isize => ret,
+                in("x1") args[1], in("x2") args[2], in("x3") args[3],
+                in("x4") args[4], in("x5") args[5], options(nostack));
+        }
+        ret
+    }
+
+    /// The kernel's answer as a result.
+    pub(super) fn result(ret: isize) -> Result<usize, Errno> {
+        if (-4095..0).contains(&ret) {
+            Err(Errno::from_raw_os_error(-ret as i32))
+        } else {
+            Ok(ret as usize)
+        }
+    }
+}
+
 #[cfg(not(feature = "freestanding"))]
 mod imp {
-    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT};
+    use super::{Errno, SigInfo};
     use core::ffi::c_int;
-    use core::ptr;
 
     /// libc's `sigset_t`: 1024 bits on glibc and musl, the kernel's 64 first.
     #[repr(C)]
-    struct SigSet([u64; 16]);
+    pub(super) struct SigSet([u64; 16]);
 
     #[repr(C)]
     struct Timespec {
@@ -35,8 +126,9 @@ mod imp {
         fn _exit(status: c_int) -> !;
         fn __errno_location() -> *mut c_int;
         fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
-        fn sigtimedwait(set: *const SigSet, info: *mut u8, timeout: *const Timespec) -> c_int;
+        fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
+        fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
     }
 
     fn last_errno() -> Errno {
@@ -44,9 +136,9 @@ mod imp {
         Errno::from_raw_os_error(unsafe { *__errno_location() })
     }
 
-    fn sigpipe_set() -> SigSet {
+    fn set_of(bits: u64) -> SigSet {
         let mut set = SigSet([0; 16]);
-        set.0[0] = SIGPIPE_BIT;
+        set.0[0] = bits;
         set
     }
 
@@ -65,42 +157,53 @@ mod imp {
         unsafe { _exit(status) }
     }
 
-    /// Blocks SIGPIPE for this thread; returns whether it was blocked already.
-    pub(crate) fn block_sigpipe() -> bool {
+    /// Changes this thread's signal mask by `bits`; returns the old mask's
+    /// first 64 bits.
+    pub(super) fn sigprocmask(how: i32, bits: u64) -> u64 {
         let mut old = SigSet([0; 16]);
-        // SAFETY: both sets are valid `sigset_t`s; SIG_BLOCK cannot fail.
-        unsafe { pthread_sigmask(SIG_BLOCK, &sigpipe_set(), &mut old) };
-        old.0[0] & SIGPIPE_BIT != 0
+        // SAFETY: both sets are valid `sigset_t`s; SIG_BLOCK/SIG_UNBLOCK with
+        // a valid set cannot fail.
+        unsafe { pthread_sigmask(how, &set_of(bits), &mut old) };
+        old.0[0]
     }
 
-    /// Unblocks SIGPIPE for this thread (it was unblocked before).
-    pub(crate) fn unblock_sigpipe() {
-        // SAFETY: a valid set; the old mask is not wanted.
-        unsafe { pthread_sigmask(SIG_UNBLOCK, &sigpipe_set(), ptr::null_mut()) };
-    }
-
-    /// Whether a SIGPIPE is pending (for this thread or the process).
-    pub(crate) fn sigpipe_pending() -> bool {
+    /// The signals pending for this thread or its process (first 64 bits).
+    pub(super) fn pending() -> u64 {
         let mut set = SigSet([0; 16]);
         // SAFETY: a valid `sigset_t` to fill; sigpending cannot fail then.
         unsafe { sigpending(&mut set) };
-        set.0[0] & SIGPIPE_BIT != 0
+        set.0[0]
     }
 
-    /// Takes a SIGPIPE pending for this thread, if there is one, without waiting.
-    pub(crate) fn take_pending_sigpipe() {
+    /// Takes one pending signal of `bits` (blocked) without waiting, into
+    /// `info`; returns whether there was one.
+    pub(super) fn take(bits: u64, info: &mut SigInfo) -> bool {
         let zero = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        // SAFETY: a valid set and timeout; the siginfo is not wanted.
-        unsafe { sigtimedwait(&sigpipe_set(), ptr::null_mut(), &zero) };
+        // SAFETY: a valid set, siginfo buffer (128 bytes) and timeout.
+        unsafe { sigtimedwait(&set_of(bits), info, &zero) > 0 }
+    }
+
+    /// `write(2)` with a raw pointer.
+    ///
+    /// # Safety
+    /// The kernel reads `len` bytes at `buf` (or answers EFAULT).
+    pub(super) unsafe fn write_raw(fd: c_int, buf: *const u8, len: usize) -> Result<usize, Errno> {
+        // SAFETY: the caller's promise; libc's write only passes it on.
+        match unsafe { write(fd, buf, len) } {
+            -1 => Err(last_errno()),
+            n => Ok(n as usize),
+        }
     }
 }
 
 #[cfg(feature = "freestanding")]
 mod imp {
-    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT};
+    use super::raw::{nr, result, syscall6};
+    use super::{Errno, SigInfo};
+    use core::ffi::c_int;
     use core::ptr;
 
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -108,55 +211,6 @@ mod imp {
         "rawipc's `freestanding` feature has raw system calls for x86_64 and aarch64 only; \
          on other architectures build rawipc without it, in a program that has a libc"
     );
-
-    #[cfg(target_arch = "x86_64")]
-    mod nr {
-        pub(super) const CLONE: usize = 56;
-        pub(super) const EXIT_GROUP: usize = 231;
-        pub(super) const RT_SIGPROCMASK: usize = 14;
-        pub(super) const RT_SIGTIMEDWAIT: usize = 128;
-        pub(super) const RT_SIGPENDING: usize = 127;
-    }
-    #[cfg(target_arch = "aarch64")]
-    mod nr {
-        pub(super) const CLONE: usize = 220;
-        pub(super) const EXIT_GROUP: usize = 94;
-        pub(super) const RT_SIGPROCMASK: usize = 135;
-        pub(super) const RT_SIGTIMEDWAIT: usize = 137;
-        pub(super) const RT_SIGPENDING: usize = 136;
-    }
-
-    /// A Linux system call with up to four arguments; returns the kernel's
-    /// result (`-errno` on failure).
-    ///
-    /// # Safety
-    /// The call's arguments must be valid for the call `n`.
-    #[inline]
-    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
-        let ret: isize;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the x86_64 syscall convention; rcx and r11 are clobbered.
-        unsafe {
-            core::arch::asm!("syscall", inlateout("rax") n as isize => ret,
-                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
-                lateout("rcx") _, lateout("r11") _, options(nostack));
-        }
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: the aarch64 syscall convention (number in x8, `svc 0`).
-        unsafe {
-            core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret,
-                in("x1") b, in("x2") c, in("x3") d, options(nostack));
-        }
-        ret
-    }
-
-    fn result(ret: isize) -> Result<usize, Errno> {
-        if (-4095..0).contains(&ret) {
-            Err(Errno::from_raw_os_error(-ret as i32))
-        } else {
-            Ok(ret as usize)
-        }
-    }
 
     /// `clone(SIGCHLD, 0, ...)`: fork for a process that has no libc.
     ///
@@ -166,81 +220,467 @@ mod imp {
         const SIGCHLD: usize = 17;
         // SAFETY: with a null stack the child continues on a copy of ours,
         // exactly like fork(2); no pointer argument is passed.
-        result(unsafe { syscall4(nr::CLONE, SIGCHLD, 0, 0, 0) }).map(|pid| pid as i32)
+        result(unsafe { syscall6(nr::CLONE, [SIGCHLD, 0, 0, 0, 0, 0]) }).map(|pid| pid as i32)
     }
 
     pub(crate) fn exit(status: i32) -> ! {
         loop {
             // SAFETY: exit_group takes any status and does not return.
-            unsafe { syscall4(nr::EXIT_GROUP, status as usize, 0, 0, 0) };
+            unsafe { syscall6(nr::EXIT_GROUP, [status as usize, 0, 0, 0, 0, 0]) };
         }
     }
 
-    fn sigprocmask(how: i32, set: u64) -> u64 {
+    pub(super) fn sigprocmask(how: i32, bits: u64) -> u64 {
         let mut old: u64 = 0;
         // SAFETY: valid 8-byte kernel signal sets; the size argument is 8.
         unsafe {
-            syscall4(
+            syscall6(
                 nr::RT_SIGPROCMASK,
-                how as usize,
-                ptr::from_ref(&set) as usize,
-                ptr::from_mut(&mut old) as usize,
-                8,
+                [
+                    how as usize,
+                    ptr::from_ref(&bits) as usize,
+                    ptr::from_mut(&mut old) as usize,
+                    8,
+                    0,
+                    0,
+                ],
             )
         };
         old
     }
 
-    pub(crate) fn block_sigpipe() -> bool {
-        sigprocmask(SIG_BLOCK, SIGPIPE_BIT) & SIGPIPE_BIT != 0
-    }
-
-    pub(crate) fn unblock_sigpipe() {
-        sigprocmask(SIG_UNBLOCK, SIGPIPE_BIT);
-    }
-
-    pub(crate) fn sigpipe_pending() -> bool {
+    pub(super) fn pending() -> u64 {
         let mut set: u64 = 0;
         // SAFETY: a valid 8-byte kernel signal set to fill; the size is 8.
-        unsafe { syscall4(nr::RT_SIGPENDING, ptr::from_mut(&mut set) as usize, 8, 0, 0) };
-        set & SIGPIPE_BIT != 0
-    }
-
-    pub(crate) fn take_pending_sigpipe() {
-        let set: u64 = SIGPIPE_BIT;
-        let zero: [i64; 2] = [0, 0];
-        // SAFETY: a valid set and timeout; the siginfo pointer is null.
         unsafe {
-            syscall4(
-                nr::RT_SIGTIMEDWAIT,
-                ptr::from_ref(&set) as usize,
-                0,
-                ptr::from_ref(&zero) as usize,
-                8,
+            syscall6(
+                nr::RT_SIGPENDING,
+                [ptr::from_mut(&mut set) as usize, 8, 0, 0, 0, 0],
             )
         };
+        set
+    }
+
+    pub(super) fn take(bits: u64, info: &mut SigInfo) -> bool {
+        let zero: [i64; 2] = [0, 0];
+        // SAFETY: a valid set, siginfo buffer (128 bytes) and timeout.
+        let ret = unsafe {
+            syscall6(
+                nr::RT_SIGTIMEDWAIT,
+                [
+                    ptr::from_ref(&bits) as usize,
+                    ptr::from_mut(info) as usize,
+                    ptr::from_ref(&zero) as usize,
+                    8,
+                    0,
+                    0,
+                ],
+            )
+        };
+        ret > 0
+    }
+
+    /// # Safety
+    /// The kernel reads `len` bytes at `buf` (or answers EFAULT).
+    pub(super) unsafe fn write_raw(fd: c_int, buf: *const u8, len: usize) -> Result<usize, Errno> {
+        // SAFETY: the caller's promise; the kernel checks the pointer.
+        result(unsafe { syscall6(nr::WRITE, [fd as usize, buf as usize, len, 0, 0, 0]) })
     }
 }
 
 pub(crate) use imp::{exit, raw_fork};
 
-/// Runs `op` (a write) with SIGPIPE blocked for this thread, so that a write
-/// whose readers are all gone fails with `EPIPE` instead of killing the process.
+/// `RWF_NOSIGNAL`: pwritev2's "no SIGPIPE" flag (Linux 6.18).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const RWF_NOSIGNAL: usize = 0x100;
+
+/// One `write(fd, buf, len)` that never raises SIGPIPE: `EPIPE` instead.
+/// `EINTR` and short counts are returned as the kernel gives them.
 ///
-/// The process's SIGPIPE disposition is never touched. If this write raised a
-/// SIGPIPE it is taken back before the mask is restored, also when the caller
-/// had SIGPIPE blocked already (left pending, it would kill the caller once it
-/// unblocks it); a SIGPIPE that was pending before the write stays pending.
-pub(crate) fn without_sigpipe<T>(op: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
-    let was_blocked = imp::block_sigpipe();
-    // An unblocked SIGPIPE cannot have been pending: it would have been delivered.
-    let was_pending = was_blocked && imp::sigpipe_pending();
-    let result = op();
-    if result.as_ref().err() == Some(&Errno::PIPE) && !was_pending {
-        imp::take_pending_sigpipe();
+/// The thread's signal mask, the process's SIGPIPE disposition and the
+/// signals pending for the thread and the process are left as they were.
+///
+/// # Safety
+/// The kernel reads `len` bytes at `buf`: any address may be passed (an
+/// unmapped one gives `EFAULT`), but the bytes there go into the file.
+pub(crate) unsafe fn write_no_sigpipe(
+    fd: BorrowedFd<'_>,
+    buf: *const u8,
+    len: usize,
+) -> Result<usize, Errno> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let iov = [buf as usize, len];
+        // SAFETY: one iovec of the caller's pointer and length; offset -1
+        // (both halves) is the file's own position, as write(2) uses.
+        let ret = unsafe {
+            raw::syscall6(
+                raw::nr::PWRITEV2,
+                [
+                    fd.as_raw_fd() as usize,
+                    iov.as_ptr() as usize,
+                    1,
+                    usize::MAX,
+                    usize::MAX,
+                    RWF_NOSIGNAL,
+                ],
+            )
+        };
+        match raw::result(ret) {
+            // A kernel before 6.18 (or a driver that takes no flags, or a
+            // pwritev2 that does not exist): nothing was written.
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => {}
+            other => return other,
+        }
+    }
+    // SAFETY: the caller's promise is passed on.
+    unsafe { masked_write(fd, buf, len) }
+}
+
+/// `write(2)` with SIGPIPE blocked for the calling thread, for kernels
+/// without `RWF_NOSIGNAL`.
+///
+/// A write to a pipe without readers adds a SIGPIPE to the *thread's*
+/// pending set unless one is pending there already (a standard signal is
+/// never queued twice); one pending for the *process* does not stop it.
+/// `sigpending` shows the two sets as one, so when a SIGPIPE is pending
+/// before the write, rawipc first queues a SIGPIPE of its own to the thread
+/// (dropped if the thread has one already), which makes the write's own one
+/// be dropped; afterwards it takes the first thread-pending SIGPIPE back and,
+/// if that was not its own but the caller's, queues the caller's again with
+/// the same siginfo. With nothing pending before, the write's SIGPIPE (if
+/// any) is the only one, and is taken. The mask is then restored.
+///
+/// # Safety
+/// As [`write_no_sigpipe`].
+unsafe fn masked_write(fd: BorrowedFd<'_>, buf: *const u8, len: usize) -> Result<usize, Errno> {
+    let was_blocked = imp::sigprocmask(SIG_BLOCK, SIGPIPE_BIT) & SIGPIPE_BIT != 0;
+    let pending_before = imp::pending() & SIGPIPE_BIT != 0;
+    let marked = pending_before && marker::queue();
+    // SAFETY: the caller's promise is passed on.
+    let result = unsafe { imp::write_raw(fd.as_raw_fd(), buf, len) };
+    let mut info = SigInfo::zeroed();
+    if marked {
+        // The thread's pending SIGPIPE is rawipc's or the caller's.
+        if imp::take(SIGPIPE_BIT, &mut info) && !marker::is(&info) {
+            marker::requeue(&info);
+        }
+    } else if !pending_before && result == Err(Errno::PIPE) {
+        // The thread's queue is taken before the process's.
+        imp::take(SIGPIPE_BIT, &mut info);
     }
     if !was_blocked {
-        imp::unblock_sigpipe();
+        imp::sigprocmask(SIG_UNBLOCK, SIGPIPE_BIT);
     }
     result
+}
+
+/// rawipc's own thread-directed SIGPIPE, told apart from any other by its
+/// siginfo: `SI_QUEUE` from this process with the address of [`MARK`].
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod marker {
+    use super::{SIGPIPE, SigInfo, raw};
+    use core::ptr;
+
+    const SI_QUEUE: i32 = -1;
+    static MARK: u8 = 0;
+
+    fn field(info: &SigInfo, offset: usize) -> [u8; 4] {
+        let mut b = [0; 4];
+        b.copy_from_slice(&info.0[offset..offset + 4]);
+        b
+    }
+
+    /// The siginfo rawipc queues: signo, code, pid, uid and the mark.
+    fn ours() -> SigInfo {
+        let mut info = SigInfo::zeroed();
+        info.0[0..4].copy_from_slice(&SIGPIPE.to_ne_bytes());
+        info.0[8..12].copy_from_slice(&SI_QUEUE.to_ne_bytes());
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        info.0[16..20].copy_from_slice(&pid.to_ne_bytes());
+        let uid = rustix::process::getuid().as_raw();
+        info.0[20..24].copy_from_slice(&uid.to_ne_bytes());
+        info.0[24..32].copy_from_slice(&(ptr::from_ref(&MARK) as usize).to_ne_bytes());
+        info
+    }
+
+    /// `rt_tgsigqueueinfo(getpid(), gettid(), SIGPIPE, info)`.
+    fn send(info: &SigInfo) -> bool {
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        // SAFETY: a valid 128-byte siginfo; the kernel copies it.
+        let ret = unsafe {
+            raw::syscall6(
+                raw::nr::RT_TGSIGQUEUEINFO,
+                [
+                    pid as usize,
+                    tid as usize,
+                    SIGPIPE as usize,
+                    ptr::from_ref(info) as usize,
+                    0,
+                    0,
+                ],
+            )
+        };
+        raw::result(ret).is_ok()
+    }
+
+    /// Queues rawipc's SIGPIPE to this thread (dropped by the kernel if the
+    /// thread has one pending); false if it could not be sent.
+    pub(super) fn queue() -> bool {
+        send(&ours())
+    }
+
+    /// Whether `info` is rawipc's SIGPIPE.
+    pub(super) fn is(info: &SigInfo) -> bool {
+        let want = ours();
+        field(info, 0) == field(&want, 0)
+            && field(info, 8) == field(&want, 8)
+            && field(info, 16) == field(&want, 16)
+            && info.0[24..32] == want.0[24..32]
+    }
+
+    /// Queues the caller's SIGPIPE to this thread again, siginfo and all.
+    pub(super) fn requeue(info: &SigInfo) {
+        send(info);
+    }
+}
+
+/// Without raw system calls there is no way to queue a marked signal: a
+/// SIGPIPE pending before the write is left alone, and one the write may
+/// have added beside a process-directed one stays pending too.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod marker {
+    use super::SigInfo;
+    pub(super) fn queue() -> bool {
+        false
+    }
+    pub(super) fn is(_: &SigInfo) -> bool {
+        true
+    }
+    pub(super) fn requeue(_: &SigInfo) {}
+}
+
+/// Every SIGPIPE state a caller can be in, for both ways of writing without
+/// SIGPIPE (the `RWF_NOSIGNAL` write and the masked fallback that older
+/// kernels get). Each case runs in a forked child (the test binary has
+/// threads, and signal dispositions and process-pending signals are the
+/// process's), which makes only async-signal-safe calls and reports the line
+/// of its first failed check as its exit status. (Not with `freestanding`:
+/// the test binary has a libc, so fork must be libc's.)
+#[cfg(all(test, not(feature = "freestanding")))]
+mod tests {
+    use super::{Errno, SIGPIPE, SigInfo, masked_write, write_no_sigpipe};
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use rustix::fd::{AsFd, BorrowedFd};
+
+    static HANDLED: AtomicU32 = AtomicU32::new(0);
+
+    extern "C" fn count(_: libc::c_int) {
+        HANDLED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Disposition {
+        Default,
+        Ignored,
+        Handled,
+    }
+
+    #[derive(Clone, Copy)]
+    struct Case {
+        disposition: Disposition,
+        blocked: bool,
+        thread_pending: bool,
+        process_pending: bool,
+    }
+
+    type Write = unsafe fn(BorrowedFd<'_>, *const u8, usize) -> Result<usize, Errno>;
+
+    macro_rules! check {
+        ($cond:expr) => {
+            if !$cond {
+                return line!() as i32 % 250 + 1;
+            }
+        };
+    }
+
+    fn set_disposition(d: Disposition) -> bool {
+        // SAFETY: a zeroed sigaction with a valid handler.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = match d {
+                Disposition::Default => libc::SIG_DFL,
+                Disposition::Ignored => libc::SIG_IGN,
+                Disposition::Handled => count as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            };
+            libc::sigaction(SIGPIPE, &sa, core::ptr::null_mut()) == 0
+        }
+    }
+
+    fn disposition() -> libc::sighandler_t {
+        // SAFETY: a null new action only queries.
+        unsafe {
+            let mut old: libc::sigaction = core::mem::zeroed();
+            libc::sigaction(SIGPIPE, core::ptr::null(), &mut old);
+            old.sa_sigaction
+        }
+    }
+
+    fn mask(how: libc::c_int) -> libc::sigset_t {
+        // SAFETY: valid sets.
+        unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, SIGPIPE);
+            libc::pthread_sigmask(how, &set, &mut old);
+            old
+        }
+    }
+
+    fn pending_count() -> u32 {
+        let mut n = 0;
+        let mut info = SigInfo::zeroed();
+        while super::imp::take(super::SIGPIPE_BIT, &mut info) {
+            n += 1;
+        }
+        n
+    }
+
+    /// A thread-directed SIGPIPE whose siginfo carries `value`.
+    fn queue_to_thread(value: usize) -> bool {
+        // SAFETY: a zeroed siginfo with signo, code SI_QUEUE and a value.
+        unsafe {
+            let mut info: libc::siginfo_t = core::mem::zeroed();
+            let raw = core::ptr::from_mut(&mut info).cast::<u8>();
+            raw.cast::<i32>().write(SIGPIPE);
+            raw.add(8).cast::<i32>().write(libc::SI_QUEUE);
+            raw.add(16).cast::<i32>().write(libc::getpid());
+            raw.add(24).cast::<usize>().write(value);
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                libc::getpid(),
+                libc::gettid(),
+                SIGPIPE,
+                &info,
+            ) == 0
+        }
+    }
+
+    fn run_case(write: Write, case: Case) -> i32 {
+        const VALUE: usize = 0x5eed;
+        check!(set_disposition(case.disposition));
+        let before = mask(if case.blocked {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        });
+        let _ = before;
+        let (r, w) = rustix::pipe::pipe().unwrap_or_else(|_| super::exit(200));
+        drop(r);
+        if case.thread_pending {
+            check!(queue_to_thread(VALUE));
+        }
+        if case.process_pending {
+            let me = rustix::process::getpid();
+            check!(rustix::process::kill_process(me, rustix::process::Signal::PIPE).is_ok());
+        }
+        let handled_before = HANDLED.load(Ordering::SeqCst);
+        let buf = [7u8; 100];
+        // SAFETY: a valid buffer.
+        let got = unsafe { write(w.as_fd(), buf.as_ptr(), buf.len()) };
+        check!(got == Err(Errno::PIPE));
+        // No handler ran, the mask and the disposition are as they were.
+        check!(HANDLED.load(Ordering::SeqCst) == handled_before);
+        let now = mask(libc::SIG_BLOCK);
+        // SAFETY: a valid set.
+        check!(unsafe { libc::sigismember(&now, SIGPIPE) } == case.blocked as i32);
+        let want = match case.disposition {
+            Disposition::Default => libc::SIG_DFL,
+            Disposition::Ignored => libc::SIG_IGN,
+            Disposition::Handled => count as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        };
+        check!(disposition() == want);
+        if !case.blocked {
+            let _ = mask(libc::SIG_UNBLOCK);
+            return 0;
+        }
+        // Exactly the SIGPIPEs pending before are pending now.
+        if case.thread_pending {
+            // The thread's comes first, with its own siginfo.
+            let mut info = SigInfo::zeroed();
+            check!(super::imp::take(super::SIGPIPE_BIT, &mut info));
+            let mut value = [0u8; 8];
+            value.copy_from_slice(&info.0[24..32]);
+            check!(usize::from_ne_bytes(value) == VALUE);
+        }
+        let expected = u32::from(case.process_pending);
+        check!(pending_count() == expected);
+        0
+    }
+
+    fn in_child(write: Write, case: Case) -> i32 {
+        // SAFETY: the child makes only async-signal-safe calls and exits.
+        match unsafe { super::raw_fork() } {
+            Ok(0) => super::exit(run_case(write, case)),
+            Ok(pid) => {
+                let pid = rustix::process::Pid::from_raw(pid).expect("a pid");
+                let (_, status) =
+                    rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+                        .expect("waitpid")
+                        .expect("a status");
+                status.as_raw()
+            }
+            Err(e) => panic!("fork: {e}"),
+        }
+    }
+
+    fn every_case(write: Write, name: &str) {
+        let mut failed = 0;
+        for disposition in [
+            Disposition::Default,
+            Disposition::Ignored,
+            Disposition::Handled,
+        ] {
+            for blocked in [false, true] {
+                for (thread_pending, process_pending) in
+                    [(false, false), (true, false), (false, true), (true, true)]
+                {
+                    if !blocked && (thread_pending || process_pending) {
+                        continue; // it would have been delivered
+                    }
+                    let case = Case {
+                        disposition,
+                        blocked,
+                        thread_pending,
+                        process_pending,
+                    };
+                    let status = in_child(write, case);
+                    if status != 0 {
+                        failed += 1;
+                        std::eprintln!(
+                            "{name}: {:?} blocked {blocked} pending thread {thread_pending} process \
+                             {process_pending}: child status {status:#x} (exit code = line % 250 + 1)",
+                            disposition as u8
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            failed, 0,
+            "{name}: some SIGPIPE states were not left as they were"
+        );
+    }
+
+    #[test]
+    fn write_without_sigpipe_leaves_every_sigpipe_state_as_it_was() {
+        every_case(write_no_sigpipe, "write_no_sigpipe");
+    }
+
+    #[test]
+    fn masked_fallback_leaves_every_sigpipe_state_as_it_was() {
+        every_case(masked_write, "masked_write");
+    }
 }

@@ -8,7 +8,12 @@
 //! - the C contract test `tests/c/contract.c` passes;
 //! - the header compiles as C99, C11 and C++ with every warning an error;
 //! - the notes' shared-memory example linked statically against
-//!   `librawipc.a` is at most 32 KiB larger than the course version.
+//!   `librawipc.a` is at most 32 KiB larger than the course version;
+//! - the differential test: C programs written for libc
+//!   (`tests/c/libc_programs/`, and the course versions in `c-examples/`),
+//!   each built once with libc and once with every mirrored call swapped for
+//!   rawipc's through `include/rawipc_swap.h`, print the same, exit with the
+//!   same status and die of the same signal.
 //!
 //! Nothing here forks in the test process (the C programs do), so the normal
 //! harness is fine. The library is built once, in a target directory of its
@@ -134,14 +139,23 @@ fn compile(cpp: bool, flags: &[&str], sources: &[PathBuf], output: &Path, link: 
 struct Ran {
     success: bool,
     status: String,
+    /// Exit code, or the number of the signal that ended it (as `-signal`).
+    ended: Option<i32>,
     stdout: String,
     stderr: String,
 }
 
 /// Runs `program` with a time limit, capturing its output.
 fn run(program: &Path, args: &[&str]) -> Ran {
+    run_with_env(program, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -176,6 +190,7 @@ fn run(program: &Path, args: &[&str]) -> Ran {
     let stderr = err_reader.join().expect("stderr reader");
     Ran {
         success: status.is_some_and(|s| s.success()),
+        ended: status.and_then(|s| s.code().or_else(|| s.signal().map(|sig| -sig))),
         status: match status {
             Some(s) => s.to_string(),
             None => format!("killed after {RUN_LIMIT:?}"),
@@ -381,4 +396,144 @@ fn static_notes_example_stays_within_its_size_budget() {
         "the notes' example with rawipc is {rawipc} bytes, more than {SIZE_BUDGET} bytes above \
          the course version's {course}"
     );
+}
+
+/// The programs of the differential test: every `tests/c/libc_programs/*.c`
+/// and every course version in `c-examples/`.
+fn libc_programs() -> Vec<PathBuf> {
+    let mut programs: Vec<PathBuf> = Vec::new();
+    for (dir, suffix) in [("tests/c/libc_programs", ".c"), ("c-examples", "_course.c")] {
+        for entry in fs::read_dir(root().join(dir)).expect("read the programs' directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.to_str().is_some_and(|p| p.ends_with(suffix)) {
+                programs.push(path);
+            }
+        }
+    }
+    programs.sort();
+    assert!(programs.len() >= 10, "too few programs: {programs:?}");
+    programs
+}
+
+/// Builds each program twice, with libc and through `rawipc_swap.h`, runs
+/// both with `env`, and fails unless stdout, the exit status and the
+/// terminating signal are the same. Returns how many programs it compared.
+fn differential(env: &[(&str, &str)]) -> usize {
+    let lib = library();
+    let dir = scratch().join("differential");
+    fs::create_dir_all(&dir).expect("create the differential directory");
+    let swap = root().join("include/rawipc_swap.h");
+    let swap = swap.to_str().expect("a UTF-8 path");
+    let mut differ = Vec::new();
+    let programs = libc_programs();
+    for source in &programs {
+        let name = source.file_stem().and_then(|s| s.to_str()).expect("a name");
+        let include = source.parent().expect("a directory").to_path_buf();
+        let include = include.to_str().expect("a UTF-8 path");
+        let mut ran = Vec::new();
+        for (build, flags, link) in [
+            ("libc", vec!["-std=c11", "-I", include], &[][..]),
+            (
+                "swap",
+                vec!["-std=c11", "-I", include, "-include", swap],
+                &[lib][..],
+            ),
+        ] {
+            let program = dir.join(format!("{name}-{build}"));
+            compile(false, &flags, std::slice::from_ref(source), &program, link);
+            let program = program.to_str().expect("a UTF-8 path").to_owned();
+            ran.push(run_with_env(Path::new(&program), &[], env));
+        }
+        let (libc, swap) = (&ran[0], &ran[1]);
+        println!(
+            "--- {name}: libc {} / swap {}\n{}",
+            libc.status, swap.status, libc.stdout
+        );
+        assert!(
+            libc.ended.is_some(),
+            "{name} (libc) did not finish: {}",
+            libc.status
+        );
+        if libc.stdout != swap.stdout || libc.ended != swap.ended {
+            differ.push(format!(
+                "{name}: libc {} / swap {}\n--- libc\n{}--- swap\n{}--- swap stderr\n{}",
+                libc.status, swap.status, libc.stdout, swap.stdout, swap.stderr
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} programs behave differently through rawipc_swap.h:\n{}",
+        differ.len(),
+        programs.len(),
+        differ.join("\n")
+    );
+    programs.len()
+}
+
+#[test]
+fn libc_programs_behave_the_same_through_the_swap_header() {
+    let compared = differential(&[]);
+    println!("{compared} programs: same output, exit status and signal both ways");
+}
+
+/// The swap header compiles as C99 and C11 before any system header, with
+/// every warning an error, and declares what the system headers then
+/// declare again (same types), also with `_FORTIFY_SOURCE` asked for.
+#[test]
+fn swap_header_renames_calls_pointers_and_members_alike() {
+    let lib = library();
+    let dir = scratch().join("swap");
+    fs::create_dir_all(&dir).expect("create the swap directory");
+    let source = dir.join("swap_check.c");
+    fs::write(
+        &source,
+        r#"#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+struct ops { ssize_t (*read)(int, void *, size_t); };
+int main(void)
+{
+    int p[2], st;
+    char b[4];
+    struct ops o = { read };
+    ssize_t (*w)(int, const void *, size_t) = write;
+    if (pipe2(p, O_CLOEXEC) != 0 || w(p[1], "hi", 2) != 2 || o.read(p[0], b, 4) != 2)
+        return 1;
+    if (o.read != rawipc_read || w != rawipc_write)
+        return 2;
+    if (fork() == 0)
+        _exit(3);
+    if (wait(&st) == -1 || WEXITSTATUS(st) != 3)
+        return 4;
+    puts("renamed");
+    return 0;
+}
+"#,
+    )
+    .expect("write the check");
+    let swap = root().join("include/rawipc_swap.h");
+    let swap = swap.to_str().expect("a UTF-8 path");
+    for std in ["-std=c99", "-std=c11"] {
+        for fortify in [&[][..], &["-D_FORTIFY_SOURCE=2"][..]] {
+            let program = dir.join(format!("swap{std}{}", fortify.len()));
+            let flags = [&[std, "-include", swap][..], fortify].concat();
+            compile(
+                false,
+                &flags,
+                std::slice::from_ref(&source),
+                &program,
+                &[lib],
+            );
+            let ran = run(&program, &[]);
+            assert!(
+                ran.success && ran.stdout == "renamed\n",
+                "{std} {fortify:?}: {} {:?}",
+                ran.status,
+                ran.stdout
+            );
+        }
+    }
 }

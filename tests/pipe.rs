@@ -239,3 +239,42 @@ mod with_std {
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
     }
 }
+
+/// `write_all_raw` hands the address to the kernel: an unmapped buffer is
+/// EFAULT with nothing written (never a fault in the caller), and the pipe
+/// works afterwards.
+#[test]
+fn write_all_raw_of_an_unmapped_buffer_is_efault() {
+    use rustix::mm::{MapFlags, ProtFlags, mmap_anonymous, munmap};
+    // SAFETY: a fresh private mapping, unmapped at once: only its address
+    // is kept, and never dereferenced.
+    let gone = unsafe {
+        let p = mmap_anonymous(
+            core::ptr::null_mut(),
+            4096,
+            ProtFlags::READ,
+            MapFlags::PRIVATE,
+        )
+        .unwrap();
+        munmap(p, 4096).unwrap();
+        p.cast::<u8>()
+    };
+    let (r, w) = pipe().unwrap();
+    // SAFETY: nothing is mapped there; the kernel answers EFAULT.
+    let err = unsafe { pipe::write_all_raw(w.as_fd(), gone, 100) }.unwrap_err();
+    assert_eq!(
+        err,
+        WriteError {
+            written: 0,
+            errno: Errno::FAULT
+        }
+    );
+    // SAFETY: a valid buffer.
+    assert_eq!(
+        unsafe { pipe::write_all_raw(w.as_fd(), b"ok".as_ptr(), 2) },
+        Ok(())
+    );
+    let mut buf = [0u8; 4];
+    assert_eq!(r.read(&mut buf), Ok(2));
+    assert_eq!(&buf[..2], b"ok");
+}

@@ -1,9 +1,16 @@
 //! The C ABI of rawipc: `librawipc.a`, `librawipc.so` and `include/rawipc.h`.
 //!
-//! Every function is POSIX-shaped: it returns what the call it mirrors
-//! returns, or -1 (NULL for pointers) with `errno` set, so `perror` works and
+//! Two layers. The mirrors (`mirrors.rs`: `rawipc_pipe`, `rawipc_pipe2`,
+//! `rawipc_read`, `rawipc_write`, `rawipc_close`, `rawipc_fork`,
+//! `rawipc_wait`, `rawipc_waitpid`) behave exactly as the libc calls they are
+//! named after, signals, exec inheritance and bad pointers included, so
 //! course code can swap `pipe` for `rawipc_pipe` and change nothing else.
-//! `fail()` is the one place where a Rust error becomes that convention.
+//! rawipc's own calls (`io.rs`: `rawipc_write_all`, `rawipc_read_full`; the
+//! messages, shared memory, mutex and channel) have rawipc's safer
+//! conventions: everything or an error, EINTR retried, EPIPE and never
+//! SIGPIPE, fds close-on-exec unless asked otherwise. Both return -1 (NULL
+//! for pointers) with `errno` set on failure, so `perror` works; `fail()` is
+//! the one place where a Rust error becomes that convention.
 //!
 //! The library is built with `panic = "abort"`: rawipc does not panic on any
 //! input, and if a bug ever made it panic, the process would abort (SIGABRT)
@@ -17,6 +24,8 @@
 // with rawipc's conventions, in one file per mechanism.
 mod mirrors;
 
+mod io;
+
 mod chan;
 mod msg;
 mod mutex;
@@ -26,17 +35,42 @@ use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 use core::slice;
 
-use rawipc_core::{BorrowedFd, Errno, IntoRawFd};
+use rawipc_core::{BorrowedFd, Errno};
 
 /// A process id, as `<sys/types.h>` defines it.
 pub type pid_t = c_int;
 /// A signed size, as `<sys/types.h>` defines it.
 pub type ssize_t = isize;
 
-unsafe extern "C" {
-    fn __errno_location() -> *mut c_int;
-    #[cfg_attr(test, allow(dead_code))]
-    fn abort() -> !;
+/// The C library's functions that rawipc calls (the C library is always
+/// linked with one): the mirrors are libc's own calls, so that they behave
+/// exactly as those.
+pub(crate) mod libc {
+    use super::{c_int, c_void, pid_t, ssize_t};
+    unsafe extern "C" {
+        pub(crate) fn __errno_location() -> *mut c_int;
+        #[cfg_attr(test, allow(dead_code))]
+        pub(crate) fn abort() -> !;
+        pub(crate) fn pipe(fds: *mut c_int) -> c_int;
+        pub(crate) fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+        pub(crate) fn read(fd: c_int, buf: *mut c_void, count: usize) -> ssize_t;
+        pub(crate) fn write(fd: c_int, buf: *const c_void, count: usize) -> ssize_t;
+        pub(crate) fn close(fd: c_int) -> c_int;
+        pub(crate) fn wait(status: *mut c_int) -> pid_t;
+        pub(crate) fn waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
+        pub(crate) fn socketpair(
+            domain: c_int,
+            kind: c_int,
+            protocol: c_int,
+            fds: *mut c_int,
+        ) -> c_int;
+    }
+}
+
+/// This thread's `errno`.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: libc's errno location is valid for the calling thread.
+    unsafe { *libc::__errno_location() }
 }
 
 /// rawipc does not panic on any input; should a bug make it, the process
@@ -46,7 +80,7 @@ unsafe extern "C" {
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: libc's abort takes no argument and raises SIGABRT.
-    unsafe { abort() }
+    unsafe { libc::abort() }
 }
 
 /// The unwinding personality routine that the precompiled `core` (built with
@@ -59,14 +93,14 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() -> ! {
     // SAFETY: libc's abort takes no argument and raises SIGABRT.
-    unsafe { abort() }
+    unsafe { libc::abort() }
 }
 
 /// Sets `errno` and returns the failure value of the caller's return type:
 /// the only place where a Rust error becomes the C convention.
 pub(crate) fn fail<T: Failure>(e: Errno) -> T {
     // SAFETY: libc's errno location is valid for the calling thread.
-    unsafe { *__errno_location() = e.raw_os_error() };
+    unsafe { *libc::__errno_location() = e.raw_os_error() };
     T::FAILURE
 }
 
@@ -129,30 +163,6 @@ pub(crate) unsafe fn buffer_mut<'a>(buf: *mut c_void, len: usize) -> Result<&'a 
     }
     // SAFETY: the caller's promise above.
     Ok(unsafe { slice::from_raw_parts_mut(buf.cast::<u8>(), len) })
-}
-
-/// Writes two new fds into the caller's `int fds[2]`, or closes them.
-///
-/// # Safety
-/// A non-NULL `fds` must point to two writable ints.
-pub(crate) unsafe fn give_pair(
-    fds: *mut c_int,
-    pair: Result<(rawipc_core::OwnedFd, rawipc_core::OwnedFd), Errno>,
-) -> c_int {
-    if fds.is_null() {
-        return fail(Errno::FAULT);
-    }
-    match pair {
-        Ok((a, b)) => {
-            // SAFETY: the caller's promise above; the fds now belong to the caller.
-            unsafe {
-                fds.write(a.into_raw_fd());
-                fds.add(1).write(b.into_raw_fd());
-            }
-            0
-        }
-        Err(e) => fail(e),
-    }
 }
 
 /// Returns rawipc's version, such as "0.1.0": a static string, never freed.

@@ -4,26 +4,42 @@ use core::ffi::{c_int, c_void};
 
 use rawipc_core::{Errno, msg};
 
-use crate::{borrow_fd, buffer, buffer_mut, fail, give_pair, ssize_t};
+use crate::{borrow_fd, buffer, buffer_mut, fail, libc, ssize_t};
 
-/// Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET): a message
-/// sent on `fds[0]` is received whole on `fds[1]`, and the other way round. Both
-/// are inherited by fork, closed on exec, and owned by the caller.
+/// Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET), as
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds)` does: a message sent on
+/// `fds[0]` is received whole on `fds[1]`, and the other way round. Both are
+/// inherited by fork and by exec, and owned by the caller.
 ///
-/// Returns 0, or -1 with errno set (and `fds` untouched): EFAULT if `fds` is
-/// NULL, EMFILE or ENFILE when out of file descriptors.
+/// Returns 0, or -1 with errno set (and no fd made): EFAULT if `fds` is not
+/// writable, EMFILE or ENFILE when out of file descriptors.
 ///
 /// # Safety
-/// A non-NULL `fds` must point to two writable ints.
+/// As socketpair(): the kernel writes `fds`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_msg_socketpair(fds: *mut c_int) -> c_int {
-    let pair = if fds.is_null() {
-        Err(Errno::FAULT)
-    } else {
-        msg::socketpair().map(|(a, b)| (a.into(), b.into()))
-    };
     // SAFETY: the caller's promise is passed on.
-    unsafe { give_pair(fds, pair) }
+    unsafe { rawipc_msg_socketpair2(fds, 0) }
+}
+
+/// rawipc_msg_socketpair with `flags`, an OR of SOCK_CLOEXEC (closed on exec)
+/// and SOCK_NONBLOCK (both non-blocking); EINVAL for any other bit.
+///
+/// # Safety
+/// As socketpair(): the kernel writes `fds`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_socketpair2(fds: *mut c_int, flags: c_int) -> c_int {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let Some(flags) = u32::try_from(flags).ok().and_then(|f| {
+        SocketFlags::from_bits(f)
+            .filter(|f| (SocketFlags::CLOEXEC | SocketFlags::NONBLOCK).contains(*f))
+    }) else {
+        return fail(Errno::INVAL);
+    };
+    let kind = SocketType::SEQPACKET.as_raw() | flags.bits();
+    // SAFETY: the caller's pointer goes to the kernel, which checks it (and
+    // closes the two sockets again if it cannot store them).
+    unsafe { libc::socketpair(AddressFamily::UNIX.as_raw().into(), kind as c_int, 0, fds) }
 }
 
 /// Sends the `len` bytes at `buf` as one message, retrying if a signal

@@ -14,9 +14,11 @@
    sure the signal arrives while the call under test is blocked: a helper
    child waits until /proc says this process is sleeping, sends SIGALRM, and
    waits until the handler has run before it supplies what the call waits
-   for. The blocked system call therefore returned EINTR, and the check is
-   that rawipc retried it. A control check shows libc's read() does fail
-   with EINTR in the same set-up.
+   for. The blocked system call therefore returned EINTR: the mirrors
+   (rawipc_read, rawipc_write, rawipc_wait, rawipc_waitpid) must return it,
+   as libc's calls do (a control check shows libc's read() does), and
+   rawipc's own calls must retry. With SA_RESTART the kernel restarts the
+   mirrors' calls itself.
 
    Usage: contract [cycles]    (cycles for the leak checks, default 5000)
 */
@@ -31,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -125,6 +129,22 @@ static const char *errname(int e)
         e_ = errno;                                                           \
         check_at(r_ == w_, __LINE__, "%s -> %lld (got %lld, errno %s %d)",    \
                  what, w_, r_, errname(e_), e_);                              \
+    } while (0)
+
+/* `call` must return what `libc_call` returns, with the same errno. */
+#define CHECK_SAME_AS_LIBC(call, libc_call, what)                             \
+    do {                                                                      \
+        long long r_, l_;                                                     \
+        int e_, le_;                                                          \
+        errno = 0;                                                            \
+        l_ = (long long) (libc_call);                                         \
+        le_ = errno;                                                          \
+        errno = 0;                                                            \
+        r_ = (long long) (call);                                              \
+        e_ = errno;                                                           \
+        check_at(r_ == l_ && e_ == le_, __LINE__,                             \
+                 "%s -> as libc: %lld, %s %d (got %lld, %s %d)", what, l_,    \
+                 errname(le_), le_, r_, errname(e_), e_);                     \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -250,6 +270,19 @@ static int next_fd(void)
 static int closed_fd(void)
 {
     return next_fd();
+}
+
+/* An address with nothing mapped at it (a page mapped, then unmapped). */
+static void *unmapped_page(void)
+{
+    static void *page;
+
+    if (page == NULL) {
+        page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED || munmap(page, 4096) == -1)
+            die("mmap/munmap");
+    }
+    return page;
 }
 
 static int map_count(void)
@@ -650,6 +683,28 @@ static void test_wait(void)
     CHECK_RET(rawipc_waitpid(pid, &st, 0), pid, "after EINVAL, nothing lost: the child is reaped");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7, "with its status (0x%x)", st);
 
+    /* Options pass through as in libc; a bad status pointer is EFAULT. */
+    pid = rawipc_fork();
+    if (pid == 0)
+        _exit(6);
+    st = -1;
+    CHECK_RET(rawipc_waitpid(pid, &st, __WALL), pid, "rawipc_waitpid(pid, __WALL)");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 6, "with its status (0x%x)", st);
+    pid = rawipc_fork();
+    if (pid == 0)
+        _exit(6);
+    CHECK_RET(rawipc_waitpid(pid, NULL, __WNOTHREAD), pid, "rawipc_waitpid(pid, NULL, __WNOTHREAD)");
+    pid = rawipc_fork();
+    if (pid == 0)
+        _exit(6);
+    CHECK_ERR(rawipc_waitpid(pid, (int *) -1, 0), EFAULT, "rawipc_waitpid(pid, (int *) -1)");
+    CHECK_SAME_AS_LIBC(rawipc_waitpid(pid, NULL, WNOHANG), waitpid(pid, NULL, WNOHANG),
+                       "then the child is reaped, as with waitpid()");
+    pid = rawipc_fork();
+    if (pid == 0)
+        _exit(6);
+    CHECK_ERR(rawipc_wait(unmapped_page()), EFAULT, "rawipc_wait(an unmapped page)");
+
     /* Process groups: 0 is ours, -pgid a given one. */
     pid = rawipc_fork();
     if (pid == 0)
@@ -738,6 +793,19 @@ static int read_some_then_quit(void *p)
     return 0;                   /* closes the read end */
 }
 
+/* A child that writes to a pipe with no reader, SIGPIPE at SIG_DFL. */
+static int write_to_broken_pipe(void *unused)
+{
+    int p[2];
+
+    (void) unused;
+    STEP(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    STEP(pipe(p) == 0);
+    STEP(close(p[0]) == 0);
+    (void) rawipc_write(p[1], "x", 1);
+    return 0;                   /* not reached: SIGPIPE killed it */
+}
+
 static void check_no_sigpipe(const char *after)
 {
     struct sigaction now;
@@ -763,22 +831,32 @@ static void test_pipe(void)
 
     section("rawipc_pipe, rawipc_read, rawipc_write, rawipc_close");
     CHECK_ERR(rawipc_pipe(NULL), EFAULT, "rawipc_pipe(NULL)");
+    CHECK_ERR(rawipc_pipe((int *) -1), EFAULT, "rawipc_pipe((int *) -1)");
+    CHECK_ERR(rawipc_pipe(unmapped_page()), EFAULT, "rawipc_pipe(an unmapped page)");
     CHECK_RET(rawipc_pipe(fds), 0, "rawipc_pipe(fds)");
     CHECK(fds[0] >= 0 && fds[1] >= 0 && fds[0] != fds[1], "two distinct fds (%d, %d)", fds[0], fds[1]);
-    CHECK(is_cloexec(fds[0]) && is_cloexec(fds[1]), "both are close-on-exec");
+    CHECK(!is_cloexec(fds[0]) && !is_cloexec(fds[1]), "neither is close-on-exec, as with pipe()");
     CHECK_RET(rawipc_write(fds[1], "abc", 3), 3, "rawipc_write(write end, 3 bytes)");
     CHECK_ERR(rawipc_write(fds[0], "abc", 3), EBADF, "rawipc_write(read end)");
     CHECK_ERR(rawipc_read(fds[1], buf, sizeof buf), EBADF, "rawipc_read(write end)");
     CHECK_ERR(rawipc_read(fds[0], NULL, 10), EFAULT, "rawipc_read(buf NULL, 10)");
-    CHECK_ERR(rawipc_read(fds[0], buf, (size_t) SSIZE_MAX + 1), EINVAL, "rawipc_read(count SSIZE_MAX + 1)");
-    CHECK_ERR(rawipc_read(fds[0], buf, SIZE_MAX), EINVAL, "rawipc_read(count SIZE_MAX)");
+    CHECK_ERR(rawipc_read(fds[0], unmapped_page(), 10), EFAULT, "rawipc_read(buf unmapped, 10)");
+    /* Counts above SSIZE_MAX: whatever the kernel answers (volatile, so that
+       the compiler does not refuse the libc calls as overflows). */
+    {
+        volatile size_t above = (size_t) SSIZE_MAX + 1, max = SIZE_MAX;
+        CHECK_SAME_AS_LIBC(rawipc_read(fds[0], buf, above), read(fds[0], buf, above), "rawipc_read(count SSIZE_MAX + 1)");
+        CHECK_SAME_AS_LIBC(rawipc_read(fds[0], buf, max), read(fds[0], buf, max), "rawipc_read(count SIZE_MAX)");
+        CHECK_SAME_AS_LIBC(rawipc_write(fds[1], buf, above), write(fds[1], buf, above),
+                           "rawipc_write(count SSIZE_MAX + 1)");
+    }
     CHECK_RET(rawipc_read(fds[0], NULL, 0), 0, "rawipc_read(buf NULL, 0)");
     CHECK_RET(rawipc_read(fds[0], buf, 0), 0, "rawipc_read(buf, 0)");
     memset(buf, 0, sizeof buf);
     CHECK(rawipc_read(fds[0], buf, sizeof buf) == 3 && memcmp(buf, "abc", 3) == 0,
           "after those, nothing lost: rawipc_read gets \"abc\"");
     CHECK_ERR(rawipc_write(fds[1], NULL, 10), EFAULT, "rawipc_write(buf NULL, 10)");
-    CHECK_ERR(rawipc_write(fds[1], buf, (size_t) SSIZE_MAX + 1), EINVAL, "rawipc_write(count SSIZE_MAX + 1)");
+    CHECK_ERR(rawipc_write(fds[1], unmapped_page(), 10), EFAULT, "rawipc_write(buf unmapped, 10)");
     CHECK_RET(rawipc_write(fds[1], NULL, 0), 0, "rawipc_write(buf NULL, 0)");
     set_nonblocking(fds[0], 1);
     CHECK_ERR(rawipc_read(fds[0], buf, sizeof buf), EAGAIN, "rawipc_read(empty non-blocking pipe)");
@@ -832,41 +910,19 @@ static void test_pipe(void)
     CHECK_RET(rawipc_close(fds[0]), 0, "rawipc_close");
     CHECK_RET(rawipc_close(fds[1]), 0, "rawipc_close");
 
-    /* EPIPE, never SIGPIPE, with SIGPIPE at its default disposition. */
-    if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+    /* A write to a pipe with no reader raises SIGPIPE, as write(2) does. */
+    {
+        int st = reap(spawn(write_to_broken_pipe, NULL));
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE,
+              "rawipc_write(no reader left), SIGPIPE at SIG_DFL: the writer dies of SIGPIPE (status 0x%x)", st);
+    }
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
         die("signal SIGPIPE");
     CHECK_RET(rawipc_pipe(fds), 0, "rawipc_pipe(fds) for EPIPE");
     CHECK_RET(rawipc_close(fds[0]), 0, "close the only read end");
-    CHECK_ERR(rawipc_write(fds[1], "x", 1), EPIPE, "rawipc_write(no reader left), SIGPIPE at SIG_DFL");
-    check_no_sigpipe("after EPIPE");
-
-    /* The same with SIGPIPE blocked by the caller: it stays blocked, and
-       nothing the write raised is left pending to kill us later. */
-    {
-        sigset_t pipeset, mask, pending;
-        sigemptyset(&pipeset);
-        sigaddset(&pipeset, SIGPIPE);
-        if (sigprocmask(SIG_BLOCK, &pipeset, NULL) == -1)
-            die("sigprocmask");
-        CHECK_ERR(rawipc_write(fds[1], "x", 1), EPIPE, "rawipc_write(no reader left), SIGPIPE blocked by the caller");
-        if (sigprocmask(SIG_BLOCK, NULL, &mask) == -1 || sigpending(&pending) == -1)
-            die("sigpending");
-        CHECK(sigismember(&mask, SIGPIPE), "SIGPIPE is still blocked, as the caller left it");
-        CHECK(!sigismember(&pending, SIGPIPE),
-              "no SIGPIPE pending (it would kill the process when unblocked)");
-        /* A SIGPIPE the caller had pending before is not rawipc's to take. */
-        raise(SIGPIPE);
-        CHECK_ERR(rawipc_write(fds[1], "x", 1), EPIPE, "rawipc_write(no reader left), SIGPIPE blocked and pending");
-        if (sigpending(&pending) == -1)
-            die("sigpending");
-        CHECK(sigismember(&pending, SIGPIPE), "the SIGPIPE pending before is still pending");
-        {
-            struct timespec zero = { 0, 0 };
-            while (sigtimedwait(&pipeset, NULL, &zero) == SIGPIPE)
-                ;               /* take them, so that unblocking is safe */
-        }
-        sigprocmask(SIG_UNBLOCK, &pipeset, NULL);
-    }
+    CHECK_ERR(rawipc_write(fds[1], "x", 1), EPIPE, "rawipc_write(no reader left), SIGPIPE ignored");
+    if (signal(SIGPIPE, SIG_DFL) == SIG_ERR)
+        die("signal SIGPIPE");
     CHECK_RET(rawipc_close(fds[1]), 0, "rawipc_close(write end)");
 
     /* The reader goes away in the middle of a big write: the bytes written
@@ -874,11 +930,11 @@ static void test_pipe(void)
     CHECK_RET(rawipc_pipe(fds), 0, "rawipc_pipe(fds) for a reader that quits");
     pid = spawn(read_some_then_quit, fds);
     CHECK_RET(rawipc_close(fds[0]), 0, "the parent closes its read end");
-    n = rawipc_write(fds[1], data, big);
+    n = rawipc_write_all(fds[1], data, big);
     CHECK(n >= 131072 && (size_t) n < big,
-          "rawipc_write(4 MiB), reader quits after 128 KiB -> the count written (%zd)", n);
+          "rawipc_write_all(4 MiB), reader quits after 128 KiB -> the count written (%zd)", n);
     check_no_sigpipe("after the short write");
-    CHECK_ERR(rawipc_write(fds[1], data, big), EPIPE, "then rawipc_write -> EPIPE");
+    CHECK_ERR(rawipc_write_all(fds[1], data, big), EPIPE, "then rawipc_write_all -> EPIPE");
     check_child_ok(pid, "the reader read its 128 KiB");
     CHECK_RET(rawipc_close(fds[1]), 0, "rawipc_close");
     free(data);
@@ -934,13 +990,31 @@ static void test_msg(void)
 
     section("rawipc_msg_socketpair, rawipc_msg_send, rawipc_msg_recv, rawipc_msg_size");
     CHECK_ERR(rawipc_msg_socketpair(NULL), EFAULT, "rawipc_msg_socketpair(NULL)");
+    CHECK_ERR(rawipc_msg_socketpair((int *) 7), EFAULT, "rawipc_msg_socketpair((int *) 7)");
+    CHECK_ERR(rawipc_msg_socketpair2((int *) -1, SOCK_CLOEXEC), EFAULT, "rawipc_msg_socketpair2((int *) -1)");
+    CHECK_ERR(rawipc_msg_socketpair2(sv, 1), EINVAL, "rawipc_msg_socketpair2(flags 1: a socket type bit)");
+    CHECK_ERR(rawipc_msg_socketpair2(sv, O_APPEND), EINVAL, "rawipc_msg_socketpair2(flags O_APPEND)");
+    CHECK_ERR(rawipc_msg_socketpair2(sv, -1), EINVAL, "rawipc_msg_socketpair2(flags -1)");
+    CHECK_RET(rawipc_msg_socketpair2(sv, SOCK_CLOEXEC | SOCK_NONBLOCK), 0,
+              "rawipc_msg_socketpair2(SOCK_CLOEXEC | SOCK_NONBLOCK)");
+    CHECK(is_cloexec(sv[0]) && is_cloexec(sv[1]) && (fcntl(sv[0], F_GETFL) & O_NONBLOCK)
+              && (fcntl(sv[1], F_GETFL) & O_NONBLOCK),
+          "both close-on-exec and non-blocking");
+    CHECK_ERR(rawipc_msg_recv(sv[0], buf, sizeof buf), EAGAIN, "rawipc_msg_recv(non-blocking, none)");
+    xclose(sv[0]);
+    xclose(sv[1]);
+    CHECK_RET(rawipc_msg_socketpair2(sv, SOCK_CLOEXEC), 0, "rawipc_msg_socketpair2(SOCK_CLOEXEC)");
+    CHECK(is_cloexec(sv[0]) && is_cloexec(sv[1]) && !(fcntl(sv[0], F_GETFL) & O_NONBLOCK),
+          "both close-on-exec, blocking");
+    xclose(sv[0]);
+    xclose(sv[1]);
     CHECK_RET(rawipc_msg_socketpair(sv), 0, "rawipc_msg_socketpair(fds)");
     CHECK(sv[0] >= 0 && sv[1] >= 0 && sv[0] != sv[1], "two distinct fds (%d, %d)", sv[0], sv[1]);
     getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, &len);
     len = sizeof domain;
     getsockopt(sv[0], SOL_SOCKET, SO_DOMAIN, &domain, &len);
     CHECK(type == SOCK_SEQPACKET && domain == AF_UNIX, "they are AF_UNIX, SOCK_SEQPACKET sockets");
-    CHECK(is_cloexec(sv[0]) && is_cloexec(sv[1]), "both are close-on-exec");
+    CHECK(!is_cloexec(sv[0]) && !is_cloexec(sv[1]), "neither is close-on-exec, as with socketpair()");
 
     /* Boundaries, both ways: several sizes queued, received one by one. */
     for (int dir = 0; dir < 2; dir++) {
@@ -1144,18 +1218,54 @@ static void test_eintr(void)
     xclose(fds[0]);
     xclose(fds[1]);
 
-    /* rawipc_read */
+    /* rawipc_read: EINTR, as read(); rawipc_read_full retries. */
     xpipe(fds);
     it.arg = &fds[1];
     pid = interrupt_next_call(&it);
+    errno = 0;
     n = rawipc_read(fds[0], buf, sizeof buf);
-    CHECK(n == 3 && memcmp(buf, "abc", 3) == 0 && alarms >= 1,
-          "rawipc_read() retries after EINTR and returns the data (%zd, %d alarm)", n, (int) alarms);
-    check_child_ok(pid, "the helper interrupted the blocked rawipc_read");
+    CHECK(n == -1 && errno == EINTR && alarms == 1,
+          "rawipc_read() is interrupted -> -1, EINTR, as read() (got %zd, %s)", n, errname(errno));
+    check_child_ok(pid, "the helper interrupted the blocked rawipc_read, then wrote");
+    CHECK(rawipc_read(fds[0], buf, sizeof buf) == 3 && memcmp(buf, "abc", 3) == 0,
+          "nothing lost: the next rawipc_read() gets \"abc\"");
+    pid = interrupt_next_call(&it);
+    n = rawipc_read_full(fds[0], buf, 3);
+    CHECK(n == 3 && memcmp(buf, "abc", 3) == 0 && alarms == 1,
+          "rawipc_read_full() retries after EINTR and returns the data (%zd, %d alarm)", n, (int) alarms);
+    check_child_ok(pid, "the helper interrupted the blocked rawipc_read_full");
     xclose(fds[0]);
     xclose(fds[1]);
 
-    /* rawipc_write, blocked on a full pipe */
+    /* With SA_RESTART the kernel restarts the read itself. */
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sa.sa_flags = SA_RESTART;
+        if (sigaction(SIGALRM, &sa, NULL) == -1)
+            die("sigaction");
+        xpipe(fds);
+        it.arg = &fds[1];
+        pid = interrupt_next_call(&it);
+        n = rawipc_read(fds[0], buf, sizeof buf);
+        CHECK(n == 3 && memcmp(buf, "abc", 3) == 0 && alarms == 1,
+              "with SA_RESTART, rawipc_read() is restarted and returns the data (%zd)", n);
+        check_child_ok(pid, "the helper interrupted the blocked rawipc_read (SA_RESTART)");
+        it.then = exit_42;
+        pid = interrupt_next_call(&it);
+        CHECK_RET(rawipc_wait(&st), pid, "with SA_RESTART, rawipc_wait() is restarted and reaps the child");
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42 && alarms == 1, "with its status (0x%x)", st);
+        it.then = write_abc;
+        sa.sa_flags = 0;
+        if (sigaction(SIGALRM, &sa, NULL) == -1)
+            die("sigaction");
+        xclose(fds[0]);
+        xclose(fds[1]);
+    }
+
+    /* rawipc_write, blocked on a full pipe: EINTR, nothing written;
+       rawipc_write_all retries and writes it all. */
     xpipe(fds);
     set_nonblocking(fds[1], 1);
     memset(buf, 0, sizeof buf);
@@ -1169,11 +1279,20 @@ static void test_eintr(void)
     t.seed = 2;
     it.then = big_reader;
     it.arg = &t;
+    it.then = NULL;
     pid = interrupt_next_call(&it);
+    errno = 0;
     n = rawipc_write(fds[1], big, sizeof big);
+    CHECK(n == -1 && errno == EINTR && alarms == 1,
+          "rawipc_write(1 MiB) into a full pipe is interrupted -> -1, EINTR, as write() (got %zd, %s)", n,
+          errname(errno));
+    check_child_ok(pid, "the helper interrupted the blocked rawipc_write");
+    it.then = big_reader;
+    pid = interrupt_next_call(&it);
+    n = rawipc_write_all(fds[1], big, sizeof big);
     CHECK(n == (ssize_t) sizeof big && alarms == 1,
-          "rawipc_write(1 MiB) into a full pipe retries after EINTR and writes it all (%zd)", n);
-    check_child_ok(pid, "the helper interrupted the blocked rawipc_write, then read the 1 MiB intact");
+          "rawipc_write_all(1 MiB) into a full pipe retries after EINTR and writes it all (%zd)", n);
+    check_child_ok(pid, "the helper interrupted the blocked rawipc_write_all, then read the 1 MiB intact");
     xclose(fds[0]);
     xclose(fds[1]);
 
@@ -1182,12 +1301,14 @@ static void test_eintr(void)
     it.arg = NULL;
     pid = interrupt_next_call(&it);
     st = -1;
-    CHECK_RET(rawipc_wait(&st), pid, "rawipc_wait() retries after EINTR and reaps the child");
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42 && alarms == 1,
-          "with its status, exit 42 (0x%x), after the alarm", st);
+    CHECK_ERR(rawipc_wait(&st), EINTR, "rawipc_wait() is interrupted, as wait()");
+    CHECK(st == -1 && alarms == 1, "status untouched, after the alarm");
+    CHECK_RET(rawipc_wait(&st), pid, "the next rawipc_wait() reaps the child");
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42, "with its status, exit 42 (0x%x)", st);
     pid = interrupt_next_call(&it);
     st = -1;
-    CHECK_RET(rawipc_waitpid(pid, &st, 0), pid, "rawipc_waitpid(pid) retries after EINTR and reaps the child");
+    CHECK_ERR(rawipc_waitpid(pid, &st, 0), EINTR, "rawipc_waitpid(pid) is interrupted, as waitpid()");
+    CHECK_RET(rawipc_waitpid(pid, &st, 0), pid, "the next rawipc_waitpid(pid) reaps the child");
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 42 && alarms == 1, "with its status (0x%x)", st);
 
     /* rawipc_msg_recv and rawipc_msg_size */
@@ -1232,6 +1353,309 @@ static void test_eintr(void)
     xclose(alarm_pipe[0]);
     xclose(alarm_pipe[1]);
     alarm_pipe[0] = alarm_pipe[1] = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* rawipc_pipe2                                                        */
+
+static void test_pipe2(void)
+{
+    int fds[2] = { -7, -7 }, before = next_fd();
+    char c;
+
+    section("rawipc_pipe2");
+    CHECK_RET(rawipc_pipe2(fds, 0), 0, "rawipc_pipe2(fds, 0)");
+    CHECK(!is_cloexec(fds[0]) && !is_cloexec(fds[1]), "flags 0: neither close-on-exec");
+    xclose(fds[0]);
+    xclose(fds[1]);
+    CHECK_RET(rawipc_pipe2(fds, O_CLOEXEC), 0, "rawipc_pipe2(fds, O_CLOEXEC)");
+    CHECK(is_cloexec(fds[0]) && is_cloexec(fds[1]), "both close-on-exec");
+    xclose(fds[0]);
+    xclose(fds[1]);
+    CHECK_RET(rawipc_pipe2(fds, O_NONBLOCK), 0, "rawipc_pipe2(fds, O_NONBLOCK)");
+    CHECK((fcntl(fds[0], F_GETFL) & O_NONBLOCK) && (fcntl(fds[1], F_GETFL) & O_NONBLOCK), "both non-blocking");
+    CHECK_ERR(rawipc_read(fds[0], &c, 1), EAGAIN, "rawipc_read(empty non-blocking pipe2)");
+    xclose(fds[0]);
+    xclose(fds[1]);
+    CHECK_RET(rawipc_pipe2(fds, O_DIRECT), 0, "rawipc_pipe2(fds, O_DIRECT)");
+    {
+        char buf[16];
+        CHECK(rawipc_write(fds[1], "ab", 2) == 2 && rawipc_write(fds[1], "cde", 3) == 3,
+              "two writes into a packet pipe");
+        CHECK(rawipc_read(fds[0], buf, sizeof buf) == 2 && rawipc_read(fds[0], buf, sizeof buf) == 3,
+              "O_DIRECT: each read takes one packet (2, then 3 bytes)");
+    }
+    xclose(fds[0]);
+    xclose(fds[1]);
+    fds[0] = fds[1] = -7;
+    CHECK_ERR(rawipc_pipe2(fds, O_APPEND), EINVAL, "rawipc_pipe2(O_APPEND)");
+    CHECK_ERR(rawipc_pipe2(fds, -1), EINVAL, "rawipc_pipe2(-1)");
+    CHECK_SAME_AS_LIBC(rawipc_pipe2(fds, O_EXCL), pipe2(fds, O_EXCL), "rawipc_pipe2(O_EXCL, a notification pipe)");
+    if (fds[0] != -7) {
+        xclose(fds[0]);
+        xclose(fds[1]);
+        fds[0] = fds[1] = -7;
+    }
+    CHECK(fds[0] == -7 && fds[1] == -7, "fds untouched by the failures");
+    CHECK_ERR(rawipc_pipe2(NULL, O_CLOEXEC), EFAULT, "rawipc_pipe2(NULL)");
+    CHECK_ERR(rawipc_pipe2(unmapped_page(), 0), EFAULT, "rawipc_pipe2(an unmapped page)");
+    CHECK(next_fd() == before, "no fd leaked (next fd %d)", before);
+}
+
+/* ------------------------------------------------------------------ */
+/* rawipc_write_all and rawipc_read_full                               */
+
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+    (void) sig;
+    sigpipes++;
+}
+
+/* How many SIGPIPEs are pending (SIGPIPE blocked): takes them all. */
+static int take_sigpipes(void)
+{
+    sigset_t set;
+    struct timespec zero = { 0, 0 };
+    int n = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE)
+        n++;
+    return n;
+}
+
+/* rawipc_write_all to a pipe with no reader in one SIGPIPE state: EPIPE, no
+   handler run, mask and disposition unchanged, exactly the SIGPIPEs pending
+   before still pending. */
+static void sigpipe_state(const char *name, void (*disposition)(int), int blocked, int thread_pending,
+                          int process_pending)
+{
+    struct sigaction sa, now;
+    sigset_t pipeset, mask_before, mask_after, pending;
+    int fds[2], handled;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = disposition;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPIPE, &sa, NULL) == -1)
+        die("sigaction");
+    sigemptyset(&pipeset);
+    sigaddset(&pipeset, SIGPIPE);
+    if (sigprocmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &pipeset, NULL) == -1)
+        die("sigprocmask");
+    sigprocmask(SIG_BLOCK, NULL, &mask_before);
+    xpipe(fds);
+    xclose(fds[0]);
+    if (thread_pending)
+        raise(SIGPIPE);                 /* raise() is tgkill(): for this thread */
+    if (process_pending)
+        kill(getpid(), SIGPIPE);        /* for the process */
+    sigpipes = 0;
+    CHECK_ERR(rawipc_write_all(fds[1], "x", 1), EPIPE, name);
+    handled = sigpipes;
+    sigprocmask(SIG_BLOCK, NULL, &mask_after);
+    sigaction(SIGPIPE, NULL, &now);
+    sigpending(&pending);
+    CHECK(handled == 0 && now.sa_handler == disposition
+              && sigismember(&mask_after, SIGPIPE) == sigismember(&mask_before, SIGPIPE),
+          "  and no handler ran, the disposition and the mask are as they were");
+    if (blocked) {
+        int want = thread_pending + process_pending;
+        int got = take_sigpipes();
+        CHECK(got == want, "  and %d SIGPIPE(s) pending, as before (%d)", want, got);
+        sigprocmask(SIG_UNBLOCK, &pipeset, NULL);
+    } else {
+        CHECK(!sigismember(&pending, SIGPIPE), "  and no SIGPIPE pending");
+    }
+    xclose(fds[1]);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* The counterpart of a storm: moves `size` bytes of seed `seed` through a
+   pipe with the other end in a child, SIGALRM arriving every 500 us without
+   SA_RESTART. */
+struct storm {
+    int fd;
+    size_t size;
+    unsigned seed;
+};
+
+static int storm_reader(void *p)
+{
+    struct storm *st = p;
+    unsigned char *buf = malloc(st->size);
+
+    STEP(buf != NULL);
+    STEP(read_exact(st->fd, buf, st->size) == 0);
+    STEP(matches(buf, st->size, st->seed));
+    return 0;
+}
+
+static int storm_writer(void *p)
+{
+    struct storm *st = p;
+    unsigned char *buf = malloc(st->size);
+
+    STEP(buf != NULL);
+    fill(buf, st->size, st->seed);
+    STEP(write_exact(st->fd, buf, st->size) == 0);
+    return 0;
+}
+
+static void storm(int on)
+{
+    struct itimerval it = { { 0, on ? 500 : 0 }, { 0, on ? 500 : 0 } };
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_alarm : SIG_DFL;
+    sa.sa_flags = 0;
+    if (sigaction(SIGALRM, &sa, NULL) == -1 || setitimer(ITIMER_REAL, &it, NULL) == -1)
+        die("storm");
+}
+
+static void test_write_all_read_full(void)
+{
+    const size_t big = 8u << 20;
+    unsigned char *data, *back, buf[64];
+    struct storm st;
+    int fds[2], before = next_fd();
+    ssize_t n;
+    pid_t pid;
+
+    section("rawipc_write_all, rawipc_read_full");
+    data = malloc(big);
+    back = malloc(big);
+    if (data == NULL || back == NULL)
+        die("malloc");
+
+    /* Every SIGPIPE state. */
+    sigpipe_state("rawipc_write_all(no reader), SIGPIPE at SIG_DFL", SIG_DFL, 0, 0, 0);
+    sigpipe_state("rawipc_write_all(no reader), SIGPIPE ignored", SIG_IGN, 0, 0, 0);
+    sigpipe_state("rawipc_write_all(no reader), SIGPIPE handled", on_sigpipe, 0, 0, 0);
+    for (int d = 0; d < 3; d++) {
+        void (*disp)(int) = d == 0 ? SIG_DFL : d == 1 ? SIG_IGN : on_sigpipe;
+        const char *dn = d == 0 ? "SIG_DFL" : d == 1 ? "ignored" : "handled";
+        char name[160];
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "rawipc_write_all(no reader), SIGPIPE %s, blocked, pending: %s",
+                     dn, k == 0 ? "none" : k == 1 ? "thread" : k == 2 ? "process" : "thread and process");
+            sigpipe_state(name, disp, 1, k & 1, (k >> 1) & 1);
+        }
+    }
+    /* With a handler, unblocking runs it once per SIGPIPE pending before. */
+    {
+        sigset_t pipeset;
+        int fds2[2];
+        sigemptyset(&pipeset);
+        sigaddset(&pipeset, SIGPIPE);
+        signal(SIGPIPE, on_sigpipe);
+        sigprocmask(SIG_BLOCK, &pipeset, NULL);
+        xpipe(fds2);
+        xclose(fds2[0]);
+        kill(getpid(), SIGPIPE);
+        sigpipes = 0;
+        CHECK_ERR(rawipc_write_all(fds2[1], "x", 1), EPIPE,
+                  "rawipc_write_all(no reader), handler, blocked, a process-directed SIGPIPE pending");
+        sigprocmask(SIG_UNBLOCK, &pipeset, NULL);
+        CHECK(sigpipes == 1, "  unblocking runs the handler once, for the kill (ran %d times)", (int) sigpipes);
+        signal(SIGPIPE, SIG_DFL);
+        xclose(fds2[1]);
+    }
+
+    /* Bad input, and nothing lost. */
+    xpipe(fds);
+    CHECK_ERR(rawipc_write_all(-1, "x", 1), EBADF, "rawipc_write_all(-1)");
+    CHECK_ERR(rawipc_write_all(closed_fd(), "x", 1), EBADF, "rawipc_write_all(closed fd)");
+    CHECK_ERR(rawipc_write_all(fds[0], "x", 1), EBADF, "rawipc_write_all(read end)");
+    CHECK_ERR(rawipc_write_all(fds[1], NULL, 5), EFAULT, "rawipc_write_all(NULL, 5)");
+    CHECK_ERR(rawipc_write_all(fds[1], unmapped_page(), 5), EFAULT, "rawipc_write_all(unmapped, 5)");
+    CHECK_ERR(rawipc_write_all(fds[1], "x", (size_t) SSIZE_MAX + 1), EINVAL, "rawipc_write_all(SSIZE_MAX + 1)");
+    CHECK_ERR(rawipc_write_all(closed_fd(), "x", 0), EBADF, "rawipc_write_all(closed fd, 0): the empty write reports it");
+    CHECK_RET(rawipc_write_all(fds[1], NULL, 0), 0, "rawipc_write_all(NULL, 0)");
+    CHECK_ERR(rawipc_read_full(-1, buf, 1), EBADF, "rawipc_read_full(-1)");
+    CHECK_ERR(rawipc_read_full(fds[1], buf, 1), EBADF, "rawipc_read_full(write end)");
+    CHECK_ERR(rawipc_read_full(closed_fd(), buf, 0), EBADF, "rawipc_read_full(closed fd, 0)");
+    CHECK_ERR(rawipc_read_full(fds[0], buf, (size_t) SSIZE_MAX + 1), EINVAL, "rawipc_read_full(SSIZE_MAX + 1)");
+    CHECK_RET(rawipc_write_all(fds[1], "hello", 5), 5, "rawipc_write_all(\"hello\")");
+    CHECK_ERR(rawipc_read_full(fds[0], NULL, 5), EFAULT, "rawipc_read_full(NULL, 5)");
+    CHECK_ERR(rawipc_read_full(fds[0], unmapped_page(), 5), EFAULT, "rawipc_read_full(unmapped, 5)");
+    CHECK_RET(rawipc_read_full(fds[0], buf, 0), 0, "rawipc_read_full(buf, 0)");
+    CHECK(rawipc_read_full(fds[0], buf, 5) == 5 && memcmp(buf, "hello", 5) == 0,
+          "nothing lost: rawipc_read_full(5) gets \"hello\"");
+
+    /* A buffer whose end is unmapped: the kernel answers EFAULT (a pipe
+       takes nothing from a copy that faulted, and gives nothing away). */
+    {
+        long page = sysconf(_SC_PAGESIZE);
+        unsigned char *two = mmap(NULL, 2 * (size_t) page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (two == MAP_FAILED || munmap(two + page, (size_t) page) == -1)
+            die("mmap");
+        memset(two, 'm', (size_t) page);
+        CHECK_SAME_AS_LIBC(rawipc_write_all(fds[1], two + page - 10, 20), write(fds[1], two + page - 10, 20),
+                           "rawipc_write_all(10 mapped bytes, then 10 unmapped)");
+        CHECK_RET(rawipc_write_all(fds[1], "0123456789", 10), 10, "rawipc_write_all(10 bytes)");
+        CHECK_ERR(rawipc_read_full(fds[0], two + page - 4, 10), EFAULT,
+                  "rawipc_read_full(4 mapped bytes, then 6 unmapped)");
+        n = rawipc_read_full(fds[0], buf, 10);
+        CHECK(n == 10 && memcmp(buf, "0123456789", 10) == 0, "  and the 10 bytes are all still there (%zd)", n);
+        munmap(two, (size_t) page);
+    }
+
+    /* Short at end of file, non-blocking. */
+    CHECK_RET(rawipc_write_all(fds[1], "abc", 3), 3, "rawipc_write_all(\"abc\")");
+    set_nonblocking(fds[0], 1);
+    n = rawipc_read_full(fds[0], buf, 10);
+    CHECK(n == 3, "rawipc_read_full(10) of 3 bytes, non-blocking -> 3 (%zd)", n);
+    CHECK_ERR(rawipc_read_full(fds[0], buf, 10), EAGAIN, "then -> EAGAIN");
+    set_nonblocking(fds[0], 0);
+    set_nonblocking(fds[1], 1);
+    fill(data, big, 5);
+    n = rawipc_write_all(fds[1], data, big);
+    CHECK(n > 0 && (size_t) n < big, "rawipc_write_all(non-blocking, 8 MiB) -> what fit (%zd)", n);
+    CHECK_ERR(rawipc_write_all(fds[1], data, 1), EAGAIN, "then -> EAGAIN");
+    set_nonblocking(fds[1], 0);
+    xclose(fds[1]);
+    {
+        ssize_t got = rawipc_read_full(fds[0], back, big);
+        CHECK(got == n && matches(back, (size_t) got, 5), "rawipc_read_full reads all of it, then end of file (%zd)",
+              got);
+    }
+    CHECK_RET(rawipc_read_full(fds[0], buf, sizeof buf), 0, "rawipc_read_full at end of file -> 0");
+    xclose(fds[0]);
+
+    /* Signal storms: SIGALRM every 500 us, without SA_RESTART. */
+    xpipe(fds);
+    st.fd = fds[0];
+    st.size = big;
+    st.seed = 6;
+    fill(data, big, 6);
+    pid = spawn(storm_reader, &st);
+    alarms = 0;
+    storm(1);
+    n = rawipc_write_all(fds[1], data, big);
+    storm(0);
+    CHECK(n == (ssize_t) big, "rawipc_write_all(8 MiB) under a SIGALRM storm writes it all (%zd, %d alarms)", n,
+          (int) alarms);
+    check_child_ok(pid, "the child read the 8 MiB intact");
+    st.fd = fds[1];
+    st.seed = 7;
+    pid = spawn(storm_writer, &st);
+    alarms = 0;
+    storm(1);
+    n = rawipc_read_full(fds[0], back, big);
+    storm(0);
+    CHECK(n == (ssize_t) big && matches(back, big, 7),
+          "rawipc_read_full(8 MiB) under a SIGALRM storm reads it all, intact (%zd, %d alarms)", n, (int) alarms);
+    check_child_ok(pid, "the child wrote the 8 MiB");
+    xclose(fds[0]);
+    xclose(fds[1]);
+    CHECK(next_fd() == before, "no fd left behind (next fd %d)", before);
+    free(data);
+    free(back);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1282,7 +1706,9 @@ static void test_no_leaks(int cycles)
 
     ok = 1;
     for (int i = 0; i < cycles && ok; i++) {
-        ok = rawipc_pipe(NULL) == -1 && rawipc_msg_socketpair(NULL) == -1
+        ok = rawipc_pipe(NULL) == -1 && rawipc_msg_socketpair(NULL) == -1 && rawipc_pipe((int *) -1) == -1
+             && rawipc_pipe2(unmapped_page(), O_CLOEXEC) == -1 && rawipc_msg_socketpair((int *) 7) == -1
+             && rawipc_msg_socketpair2(unmapped_page(), SOCK_CLOEXEC) == -1
              && rawipc_shared_alloc(0) == NULL && rawipc_shared_alloc(SIZE_MAX) == NULL;
     }
     CHECK(ok && next_fd() == fd0 && map_count() == maps0, "failed calls leave no fd and no mapping either");
@@ -1307,6 +1733,8 @@ int main(int argc, char *argv[])
     test_fork();
     test_wait();
     test_pipe();
+    test_pipe2();
+    test_write_all_read_full();
     test_msg();
     test_eintr();
     test_no_leaks(cycles);

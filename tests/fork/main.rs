@@ -64,6 +64,8 @@ fn main() -> std::process::ExitCode {
         pipe::control_raw_write_to_a_closed_pipe_kills,
         pipe::epipe_never_runs_a_sigpipe_handler,
         pipe::epipe_with_sigpipe_blocked_leaves_no_new_pending_sigpipe,
+        pipe::epipe_with_a_process_directed_sigpipe_pending_leaves_just_that_one,
+        pipe::epipe_with_sigpipe_ignored_leaves_it_ignored,
         pipe::epipe_after_a_partial_write_counts_what_went_in,
         msg::parent_and_child_exchange_messages,
         msg::recv_returns_zero_when_the_child_dies,

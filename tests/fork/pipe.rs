@@ -274,6 +274,42 @@ pub fn epipe_with_sigpipe_blocked_leaves_no_new_pending_sigpipe() {
     set_blocked(libc::SIGPIPE, false);
 }
 
+/// A SIGPIPE pending for the *process* (from kill) while the caller blocks
+/// SIGPIPE does not stop the write's own, thread-directed SIGPIPE from being
+/// raised: rawipc must still leave exactly the one that was pending, so that
+/// a handler runs once, not twice, when the caller unblocks SIGPIPE.
+pub fn epipe_with_a_process_directed_sigpipe_pending_leaves_just_that_one() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let handler = crate::handler(count_sigpipe);
+    set_handler(libc::SIGPIPE, handler, 0);
+    set_blocked(libc::SIGPIPE, true);
+    let w = broken_pipe();
+    let me = rustix::process::getpid();
+    rustix::process::kill_process(me, rustix::process::Signal::PIPE).unwrap();
+    assert!(has(&pending_signals(), libc::SIGPIPE));
+    for _ in 0..3 {
+        assert_eq!(w.write_all(b"x").map_err(|e| e.errno), Err(Errno::PIPE));
+    }
+    assert!(has(&blocked_signals(), libc::SIGPIPE), "still blocked");
+    assert_eq!(handler_of(libc::SIGPIPE), handler);
+    SIGPIPES.store(0, SeqCst);
+    set_blocked(libc::SIGPIPE, false);
+    assert_eq!(SIGPIPES.load(SeqCst), 1, "the handler runs once");
+    set_handler(libc::SIGPIPE, libc::SIG_DFL, 0);
+}
+
+/// With SIGPIPE ignored: EPIPE, and the disposition stays SIG_IGN.
+pub fn epipe_with_sigpipe_ignored_leaves_it_ignored() {
+    set_handler(libc::SIGPIPE, libc::SIG_IGN, 0);
+    set_blocked(libc::SIGPIPE, false);
+    let w = broken_pipe();
+    assert_eq!(w.write_all(b"x").map_err(|e| e.errno), Err(Errno::PIPE));
+    assert_eq!(handler_of(libc::SIGPIPE), libc::SIG_IGN);
+    assert!(!has(&blocked_signals(), libc::SIGPIPE));
+    assert!(!has(&pending_signals(), libc::SIGPIPE));
+    set_handler(libc::SIGPIPE, libc::SIG_DFL, 0);
+}
+
 /// The reader takes part of a large write and dies: write_all reports EPIPE
 /// and how many bytes went into the pipe, at least what the reader took and
 /// at most that plus one pipe buffer (what was left unread).
