@@ -17,6 +17,26 @@
 #include <sys/types.h>
 
 /**
+ * The largest request or reply that shares the slot's first cache line
+ * with its header.
+ */
+#define RAWIPC_CALL_LINE_MESSAGE 48
+
+/**
+ * The largest `max_message` rawipc_call_create takes (1 MiB).
+ */
+#define RAWIPC_CALL_MAX_MESSAGE (1 << 20)
+
+/**
+ * A request-reply handle, in memory of the caller's (not shared memory).
+ * Its contents are private; do not copy it (a copy would close the same
+ * file descriptors twice): pass pointers to it.
+ */
+typedef struct {
+  uint64_t _private[16];
+} rawipc_call;
+
+/**
  * A channel handle, in memory of the caller's (not shared memory). Its
  * contents are private; do not copy it (a copy would close the same file
  * descriptors twice): pass pointers to it.
@@ -143,6 +163,158 @@ ssize_t rawipc_write(int fd, const void *buf, size_t count);
  * Returns 0, or -1 with errno EBADF if `fd` is not an open fd.
  */
 int rawipc_close(int fd);
+
+/**
+ * Makes a request-reply slot for requests and replies of up to
+ * `max_message` bytes, in shared memory inherited by children forked
+ * afterwards, and stores its handle in `*call`. Up to 48 bytes
+ * (RAWIPC_CALL_LINE_MESSAGE), a request, its reply and the slot's header
+ * share one cache line; larger ones, up to 1 MiB, run on into the next lines.
+ * After fork, one process calls rawipc_call_client on its copy, the other
+ * rawipc_call_server.
+ *
+ * Returns 0, or -1 with errno set: EINVAL (`call` NULL, `max_message` 0 or
+ * above 1 MiB), ENOMEM, EMFILE/ENFILE (the slot holds two file descriptors,
+ * through which each side learns that the other died).
+ *
+ * # Safety
+ * A non-NULL `call` must point to writable memory for a `rawipc_call`,
+ * which must not hold a slot still open (it would be leaked).
+ */
+int rawipc_call_create(rawipc_call *call, size_t max_message);
+
+/**
+ * Makes this process the client: keeps the calling side and closes the
+ * server's (the server then learns of this process's death).
+ *
+ * Returns 0, or -1 with errno EINVAL (`call` NULL, not made, or already
+ * given a side).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+int rawipc_call_client(rawipc_call *call);
+
+/**
+ * Makes this process the server: keeps the answering side and closes the
+ * client's.
+ *
+ * Returns 0, or -1 with errno EINVAL (`call` NULL, not made, or already
+ * given a side).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+int rawipc_call_server(rawipc_call *call);
+
+/**
+ * Closes the handle: unmaps the slot from this process and closes its file
+ * descriptors. The peer then learns that this side is gone.
+ *
+ * Returns 0, or -1 with errno EINVAL (`call` NULL, not made, or closed).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+int rawipc_call_close(rawipc_call *call);
+
+/**
+ * Sets how long this side spins, in nanoseconds, waiting for a reply or a
+ * request before it sleeps in the kernel (default 50000). 0 makes it sleep
+ * at once (no CPU spent waiting; each wake-up then costs a system call).
+ *
+ * Returns 0, or -1 with errno EINVAL (`call` NULL or not given a side).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+int rawipc_call_set_spin(rawipc_call *call, unsigned int ns);
+
+/**
+ * Returns the largest request or reply, or -1 with errno EINVAL (`call`
+ * NULL or not made).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+ssize_t rawipc_call_max_message(rawipc_call *call);
+
+/**
+ * The client's call: sends the `len` bytes at `request`, waits for the
+ * reply and copies it to `reply` (room for `cap` bytes).
+ *
+ * `timeout_ms` bounds the wait (-1: no bound, as poll(2)'s). A call that
+ * times out stays made: take its reply with rawipc_call_take_reply.
+ *
+ * Returns the reply's length (a reply may be empty), or -1 with errno set:
+ * EINVAL (`len` 0, `timeout_ms` below -1, `call` not a client), EFAULT
+ * (`request` NULL, or `reply` NULL with `cap` above 0), EMSGSIZE (`len`
+ * above rawipc_call_max_message: nothing is sent; or a reply longer than
+ * `cap`: it is kept for rawipc_call_take_reply until the next request),
+ * ETIMEDOUT, EBUSY (a timed-out call's reply is still due), EPIPE (the
+ * server is gone: its process died or closed its side), EPROTO (the shared
+ * slot is corrupt).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `request` to
+ * `len` readable bytes, a non-NULL `reply` to `cap` writable bytes.
+ */
+ssize_t rawipc_call_request(rawipc_call *call,
+                            const void *request,
+                            size_t len,
+                            void *reply,
+                            size_t cap,
+                            int timeout_ms);
+
+/**
+ * Takes the reply of the client's last call: one that was longer than its
+ * buffer (EMSGSIZE), or, waiting for it up to `timeout_ms` (-1: no bound),
+ * one whose call timed out. Copies it to `reply` (room for `cap` bytes).
+ *
+ * Returns its length, or -1 with errno set: EINVAL (no reply due or kept,
+ * `timeout_ms` below -1, `call` not a client), otherwise as
+ * rawipc_call_request.
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `reply` to
+ * `cap` writable bytes.
+ */
+ssize_t rawipc_call_take_reply(rawipc_call *call, void *reply, size_t cap, int timeout_ms);
+
+/**
+ * The server's wait: waits up to `timeout_ms` (-1: no bound) for a request
+ * and copies it to `buf` (room for `cap` bytes). Answer it with
+ * rawipc_call_reply.
+ *
+ * Returns the request's length, 0 once the client is gone (as read(2)
+ * returns end of file), or -1 with errno set: EINVAL (the last request is
+ * not answered yet, `timeout_ms` below -1, `call` not a server), EFAULT
+ * (`buf` NULL with `cap` above 0), EMSGSIZE (the request is longer than
+ * `cap`: it stays for a larger buffer), ETIMEDOUT, EPROTO (the shared slot
+ * is corrupt).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `buf` to
+ * `cap` writable bytes.
+ */
+ssize_t rawipc_call_recv(rawipc_call *call, void *buf, size_t cap, int timeout_ms);
+
+/**
+ * The server's answer: sends the `len` bytes at `reply` (`len` may be 0)
+ * as the reply to the request last received, without waiting. A reply to a
+ * client that died meanwhile is lost with it; the next rawipc_call_recv
+ * returns 0.
+ *
+ * Returns 0, or -1 with errno set: EINVAL (no request waits for its answer,
+ * `call` not a server), EFAULT (`reply` NULL with `len` above 0), EMSGSIZE
+ * (`len` above rawipc_call_max_message: the request still waits), EPROTO
+ * (the shared slot was found corrupt).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `reply` to
+ * `len` readable bytes.
+ */
+int rawipc_call_reply(rawipc_call *call, const void *reply, size_t len);
 
 /**
  * Makes a channel whose ring holds `capacity` bytes (rounded up to a power

@@ -17,6 +17,7 @@
 // with rawipc's conventions, in one file per mechanism.
 mod mirrors;
 
+mod call;
 mod chan;
 mod msg;
 mod mutex;
