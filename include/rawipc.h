@@ -67,6 +67,14 @@ typedef struct {
   uint32_t word;
 } rawipc_mutex;
 
+/**
+ * A vmsplice writer's handle, in memory of the caller's. Its contents are
+ * private; do not copy it: pass pointers to it.
+ */
+typedef struct {
+  uint64_t _private[8];
+} rawipc_splice_writer;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -610,6 +618,113 @@ int rawipc_mutex_unlock(rawipc_mutex *m);
  * A non-NULL `m` must point to a rawipc_mutex.
  */
 int rawipc_mutex_consistent(rawipc_mutex *m);
+
+/**
+ * Returns the capacity in bytes of the pipe `fd` is an end of
+ * (fcntl F_GETPIPE_SZ), or -1 with errno EBADF (`fd` not open, or not a
+ * pipe).
+ */
+ssize_t rawipc_pipe_capacity(int fd);
+
+/**
+ * Sets the capacity of the pipe `fd` is an end of to at least `size` bytes
+ * (fcntl F_SETPIPE_SZ; the kernel rounds up to a power of two pages). A
+ * pipe holds 64 KiB by default; a larger one lets large writes run several
+ * times faster.
+ *
+ * Returns the capacity set, or -1 with errno set: EPERM (above
+ * rawipc_pipe_max_capacity for a process without CAP_SYS_RESOURCE, or the
+ * user's pipes hold too many pages already: nothing is changed, never less
+ * set quietly), EBUSY (the pipe holds more than `size` bytes now), EINVAL
+ * (`size` 0 or above 2^31), EBADF (`fd` not open, or not a pipe), ENOMEM.
+ */
+ssize_t rawipc_pipe_set_capacity(int fd, size_t size);
+
+/**
+ * Returns the largest capacity a process without CAP_SYS_RESOURCE may give
+ * a pipe (/proc/sys/fs/pipe-max-size), or -1 with errno set (ENOENT or
+ * EACCES: /proc is not there or not readable).
+ */
+ssize_t rawipc_pipe_max_capacity(void);
+
+/**
+ * Makes a vmsplice writer of the pipe write end `fd` and stores its handle
+ * in `*w`: sets the pipe's capacity to at least `capacity` bytes (as
+ * rawipc_pipe_set_capacity) and maps a buffer of the writer's own, twice
+ * that. The writer then owns `fd`: rawipc_splice_writer_close closes it.
+ *
+ * Writes copy the caller's bytes into that buffer and hand its pages to the
+ * pipe (vmsplice(2)) instead of copying them into the kernel; a page is
+ * written again only once the pipe shows it was read, so what the reader
+ * gets is always what was written. The reader must read the pipe (read(2),
+ * readv(2)), not splice(2) or tee(2) it onward: pages moved on that way
+ * leave the pipe while still the writer's.
+ *
+ * Returns 0, or -1 with errno set (and `fd` still the caller's): EINVAL
+ * (`w` NULL), EBADF, EPERM, EBUSY, ENOMEM as rawipc_pipe_set_capacity.
+ *
+ * # Safety
+ * A non-NULL `w` must point to writable memory for a
+ * `rawipc_splice_writer`, which must not hold a writer still open; `fd`
+ * must not be closed by anything else while the writer owns it.
+ */
+int rawipc_splice_writer_create(rawipc_splice_writer *w, int fd, size_t capacity);
+
+/**
+ * Writes all `len` bytes at `buf` to the pipe, waiting while it is full.
+ *
+ * Returns `len`, or -1 with errno set: EPIPE (no reader left; never
+ * SIGPIPE), EFAULT (`buf` NULL with `len` above 0), EBUSY (a reservation
+ * is not committed), EINVAL (`w` NULL or not made). A write that fails
+ * part way may have handed over some of the bytes.
+ *
+ * # Safety
+ * A non-NULL `w` must point to a `rawipc_splice_writer`; a non-NULL `buf`
+ * to `len` readable bytes.
+ */
+ssize_t rawipc_splice_writer_write(rawipc_splice_writer *w, const void *buf, size_t len);
+
+/**
+ * Lends out up to `len` bytes of the writer's free buffer, waiting for the
+ * reader to make room if need be, to be filled in place and handed over
+ * with rawipc_splice_writer_commit (zero-copy). Stores how many bytes were
+ * lent in `*got` (fewer than `len` where the buffer wraps, at least one).
+ * Reserving again before committing starts over.
+ *
+ * Returns the address, or NULL with errno set: EINVAL (`len` 0, `w` NULL or
+ * not made), EFAULT (`got` NULL), EPIPE (no reader left).
+ *
+ * # Safety
+ * A non-NULL `w` must point to a `rawipc_splice_writer`; a non-NULL `got`
+ * to a writable `size_t`. The bytes returned may be written only until the
+ * next call on `w`.
+ */
+void *rawipc_splice_writer_reserve(rawipc_splice_writer *w, size_t len, size_t *got);
+
+/**
+ * Hands the first `len` bytes of the reservation to the pipe, waiting
+ * while it is full.
+ *
+ * Returns 0, or -1 with errno set: EINVAL (`len` 0 or above what was
+ * reserved, nothing reserved, `w` NULL or not made), EPIPE (no reader left).
+ *
+ * # Safety
+ * A non-NULL `w` must point to a `rawipc_splice_writer`.
+ */
+int rawipc_splice_writer_commit(rawipc_splice_writer *w, size_t len);
+
+/**
+ * Closes the writer and its pipe end (the reader gets end of file after
+ * the bytes written) and unmaps its buffer; pages still in the pipe stay
+ * there, unchanged, until read.
+ *
+ * Returns 0, or -1 with errno EINVAL (`w` NULL, not made, or closed).
+ *
+ * # Safety
+ * A non-NULL `w` must point to a `rawipc_splice_writer`; no pointer from
+ * rawipc_splice_writer_reserve may be used afterwards.
+ */
+int rawipc_splice_writer_close(rawipc_splice_writer *w);
 
 /**
  * Maps `size` bytes of zero-filled memory shared with every child forked

@@ -46,7 +46,7 @@
 //! `k` by making it `2k + 1`, the server its reply by making it `2k + 2`,
 //! each after writing the message and its length. A side that waits spins
 //! for a while ([`Client::set_spin`], default
-//! [`DEFAULT_SPIN_NS`](crate::chan::DEFAULT_SPIN_NS)), then sleeps on that
+//! [`DEFAULT_SPIN_NS`]), then sleeps on that
 //! word with a futex (process-shared, never `FUTEX_PRIVATE_FLAG`) after
 //! raising its sleep flag; the other side makes the `FUTEX_WAKE` system call
 //! only when that flag is up. So while both sides are busy a round trip is
@@ -55,7 +55,7 @@
 //! A dead peer is learned through end of file, as with a pipe: each side
 //! keeps its end of a socket pair, which the kernel closes when its process
 //! dies. A sleeping side looks at it every
-//! [`LIVENESS_CHECK_MS`](crate::chan::LIVENESS_CHECK_MS) ms, on an absolute
+//! [`LIVENESS_CHECK_MS`] ms, on an absolute
 //! `CLOCK_MONOTONIC` deadline that signals cannot postpone: a call whose
 //! server died fails with `EPIPE`, a server whose client died receives 0.
 //!

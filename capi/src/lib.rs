@@ -21,6 +21,7 @@ mod call;
 mod chan;
 mod msg;
 mod mutex;
+mod pipe_fast;
 mod shm;
 
 use core::ffi::{c_char, c_int, c_void};
