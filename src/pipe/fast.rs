@@ -235,7 +235,10 @@ impl SpliceWriter {
             return Err(fail(0, Errno::BUSY));
         }
         while done < data.len() {
-            let room = self.free(data.len() - done).map_err(|e| fail(done, e))?;
+            // In pieces of a quarter of the pipe, so that the reader copies
+            // one out while this side copies the next in.
+            let piece = (data.len() - done).min(self.len / 8);
+            let room = self.free(piece).map_err(|e| fail(done, e))?;
             let n = room.len();
             room.copy_from_slice(&data[done..done + n]);
             self.splice(n).map_err(|e| fail(done, e))?;

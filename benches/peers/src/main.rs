@@ -13,7 +13,7 @@
 //! on all alike. A figure is the median over rounds; a ratio is the median
 //! over rounds of the ratio of two runs of the same round.
 //!
-//! Environment: `RAWIPC_PEERS_ROUNDS` (default 5), `RAWIPC_PEERS_SCALE`
+//! Environment: `RAWIPC_PEERS_ROUNDS` (default 10), `RAWIPC_PEERS_SCALE`
 //! (multiplies every run's length; default 1.0, 0.05 for a quick check),
 //! `RAWIPC_PEERS_SIZES` (comma-separated bytes, default the sweep),
 //! `RAWIPC_BENCH_CPUS=a,b` (the two CPUs; `none`: no pinning).
@@ -449,10 +449,10 @@ fn unique(what: &str) -> String {
 
 // ---- rawipc, round trips ----
 
-/// A channel ring for messages of `size`: four of them (the rule the README
-/// gives), at least 4 KiB.
-fn ring_for(size: usize) -> usize {
-    (4 * (size + 128)).max(4 * KIB).next_power_of_two()
+/// A channel ring for messages of up to `size` by the README's rule: four
+/// of them, rounded up to a power of two, at least `min`.
+fn ring_for(size: usize, min: usize) -> usize {
+    (4 * size).next_power_of_two().max(min)
 }
 
 fn rtt_call(size: usize, iters: u64) -> Res<f64> {
@@ -485,7 +485,10 @@ fn rtt_call(size: usize, iters: u64) -> Res<f64> {
 }
 
 fn rtt_chan(size: usize, iters: u64) -> Res<f64> {
-    let (there, back) = (Channel::new(ring_for(size))?, Channel::new(ring_for(size))?);
+    let (there, back) = (
+        Channel::new(ring_for(size, 4 * KIB))?,
+        Channel::new(ring_for(size, 4 * KIB))?,
+    );
     let Some(child) = forked() else {
         child_done((|| -> Res<()> {
             let (mut rx, mut tx) = (there.into_receiver(), back.into_sender());
@@ -876,12 +879,9 @@ fn tput_chan_zero_copy(size: usize, mib: u64) -> Res<f64> {
     chan_tput(size, mib, true)
 }
 
-/// A channel with a ring of 16 messages (at most 1 GiB), child to parent.
+/// A channel sized by the README's rule (at least 1 MiB), child to parent.
 fn chan_tput(size: usize, mib: u64, zero_copy: bool) -> Res<f64> {
-    let cap = (16 * (size + 128))
-        .next_power_of_two()
-        .min(rawipc::chan::MAX_CAPACITY);
-    let chan = Channel::new(cap)?;
+    let chan = Channel::new(ring_for(size, MIB))?;
     let (n, warm) = counts(size, mib);
     let Some(child) = forked() else {
         child_done((|| -> Res<()> {
@@ -1338,7 +1338,7 @@ fn fmt_decade(d: i32) -> String {
 }
 
 fn main() -> Res<()> {
-    let rounds: usize = env_or("RAWIPC_PEERS_ROUNDS", 5usize).max(1);
+    let rounds: usize = env_or("RAWIPC_PEERS_ROUNDS", 10usize).max(1);
     let sizes = sizes();
     std::fs::create_dir_all(out_dir())?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
