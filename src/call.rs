@@ -597,8 +597,9 @@ fn wait(
     deadline: Option<Timespec>,
 ) -> Result<Waited> {
     // The fast path: the peer answered while we were busy, or within the
-    // first few looks.
-    for _ in 0..FIRST_SPIN {
+    // first few looks (none in blocking-only mode: one look).
+    let looks = if spin_ns == 0 { 1 } else { FIRST_SPIN };
+    for _ in 0..looks {
         match seq.load(Ordering::Acquire) {
             s if s != seen => return Ok(Waited::Moved(s)),
             _ => core::hint::spin_loop(),
