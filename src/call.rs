@@ -49,8 +49,12 @@
 //! [`DEFAULT_SPIN_NS`]), then sleeps on that
 //! word with a futex (process-shared, never `FUTEX_PRIVATE_FLAG`) after
 //! raising its sleep flag; the other side makes the `FUTEX_WAKE` system call
-//! only when that flag is up. So while both sides are busy a round trip is
-//! two transfers of one cache line and no system call.
+//! only when that flag is up. The barrier that makes "either it sees my
+//! message or I see its flag" hold is paid by the side about to sleep, with
+//! `membarrier(2)`, so that the busy side publishes with a plain store (where
+//! `membarrier` is refused, the publisher pays a full barrier instead). So
+//! while both sides are busy a round trip is two transfers of one cache line,
+//! no barrier and no system call.
 //!
 //! A dead peer is learned through end of file, as with a pipe: each side
 //! keeps its end of a socket pair, which the kernel closes when its process
@@ -69,12 +73,12 @@
 //! wrong bytes, or change them while they are being copied out.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering, compiler_fence};
 use core::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-use rustix::thread::futex;
+use rustix::thread::{MembarrierCommand, futex, membarrier};
 use rustix::time::Timespec;
 
 use crate::chan::{DEFAULT_SPIN_NS, LIVENESS_CHECK_MS};
@@ -116,6 +120,15 @@ const SLEEPING: u32 = 1;
 struct Slot {
     region: SharedRegion,
     max: usize,
+    /// This process is registered for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`:
+    /// its publishes need no fence (see [`Slot::publish`]).
+    light: bool,
+}
+
+/// `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`: lets a sleeping
+/// peer's barrier reach this process, so that its publishes can skip theirs.
+fn register() -> bool {
+    membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
 }
 
 impl Slot {
@@ -149,9 +162,17 @@ impl Slot {
         unsafe { copy_bytes(msg.as_ptr(), self.data(), msg.len()) };
         let h = self.header();
         h.len.store(msg.len() as u32, Ordering::Relaxed);
-        // A full barrier, paired with the sleeper's between raising its flag
-        // and reading `seq`: either it sees `seq`, or we see its flag.
-        h.seq.swap(seq, Ordering::SeqCst);
+        // Either the sleeper sees `seq`, or we see its flag. In a registered
+        // process the sleeper's membarrier(2) is the barrier between our store
+        // and our load (it makes every registered CPU run one, or the store
+        // is seen first), so the hot path needs only the compiler's order;
+        // otherwise a full barrier here pairs with the sleeper's.
+        if self.light {
+            h.seq.store(seq, Ordering::Release);
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            h.seq.swap(seq, Ordering::SeqCst);
+        }
         if peer_sleeping.load(Ordering::SeqCst) != 0 {
             let _ = futex::wake(&h.seq, futex::Flags::empty(), 1);
         }
@@ -195,6 +216,7 @@ impl Call {
             slot: Slot {
                 region,
                 max: max_message,
+                light: false,
             },
             client_life,
             server_life,
@@ -207,12 +229,14 @@ impl Call {
     }
 
     /// Keeps the client in this process and closes the server's end.
-    pub fn into_client(self) -> Client {
+    pub fn into_client(mut self) -> Client {
+        self.slot.light = register();
         Client::new(self.slot, self.client_life)
     }
 
     /// Keeps the server in this process and closes the client's end.
-    pub fn into_server(self) -> Server {
+    pub fn into_server(mut self) -> Server {
+        self.slot.light = register();
         Server::new(self.slot, self.server_life)
     }
 
@@ -221,12 +245,15 @@ impl Call {
     ///
     /// Errors: `ENOMEM` (a second mapping could not be made).
     pub fn split(self) -> Result<(Client, Server)> {
+        let light = register();
         let again = Slot {
             region: self.slot.region.map_again()?,
             max: self.slot.max,
+            light,
         };
+        let slot = Slot { light, ..self.slot };
         Ok((
-            Client::new(self.slot, self.client_life),
+            Client::new(slot, self.client_life),
             Server::new(again, self.server_life),
         ))
     }
@@ -640,10 +667,16 @@ fn wait_slow(
     // Look at the peer before the first sleep (one that died already is
     // found at once), then at each liveness deadline.
     let mut next_look = start;
+    let mut fenced = None;
     let result = loop {
         // A full barrier, paired with the publisher's between writing `seq`
         // and reading our flag: either it sees the flag, or we see `seq`.
         sleeping.swap(SLEEPING, Ordering::SeqCst);
+        // And one on every CPU that runs a registered publisher, which then
+        // needs none of its own (see `Slot::publish`); once per wait, as the
+        // flag stays up until it ends.
+        let fenced =
+            *fenced.get_or_insert_with(|| membarrier(MembarrierCommand::GlobalExpedited).is_ok());
         let s = seq.load(Ordering::SeqCst);
         if s != seen {
             break Ok(Waited::Moved(s));
@@ -666,6 +699,12 @@ fn wait_slow(
             Some(d) if before(d, next_look) => d,
             _ => next_look,
         };
+        // Without that barrier a registered publisher's wake-up may be
+        // missed: sleep in short steps then.
+        let until = match fenced {
+            false => until.min(add_ns(t, UNFENCED_SLEEP_NS)),
+            true => until,
+        };
         // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time: a
         // signal (EINTR) or a spurious wake-up does not move the deadline.
         match futex::wait_bitset(seq, futex::Flags::empty(), seen, Some(&until), ALL_BITS) {
@@ -676,6 +715,9 @@ fn wait_slow(
     sleeping.store(0, Ordering::Relaxed);
     result
 }
+
+/// The longest sleep when `membarrier` failed (a filter refused it).
+const UNFENCED_SLEEP_NS: u64 = 1_000_000;
 
 /// The bitset that matches every `FUTEX_WAKE`.
 const ALL_BITS: core::num::NonZeroU32 = core::num::NonZeroU32::MAX;

@@ -16,6 +16,7 @@
 //! Environment: `RAWIPC_PEERS_ROUNDS` (default 10), `RAWIPC_PEERS_SCALE`
 //! (multiplies every run's length; default 1.0, 0.05 for a quick check),
 //! `RAWIPC_PEERS_SIZES` (comma-separated bytes, default the sweep),
+//! `RAWIPC_PEERS_ONLY` (comma-separated parts of mechanism names, default all),
 //! `RAWIPC_BENCH_CPUS=a,b` (the two CPUs; `none`: no pinning).
 //!
 //! Writes `peers.csv`, `peers-rtt.svg` and `peers-throughput.svg` into
@@ -1355,9 +1356,13 @@ fn main() -> Res<()> {
     for &size in &sizes {
         c_program(size)?;
     }
+    let only: Vec<String> = std::env::var("RAWIPC_PEERS_ONLY")
+        .map(|v| v.split(',').map(|p| p.trim().to_owned()).collect())
+        .unwrap_or_default();
+    let chosen = |m: &Mech| only.is_empty() || only.iter().any(|p| m.name.contains(p.as_str()));
     let mut rows: Vec<Row> = Vec::new();
     for &size in &sizes {
-        for m in MECHS {
+        for m in MECHS.iter().filter(|m| chosen(m)) {
             if m.max == 0 || size <= m.max {
                 rows.push(Row {
                     mech: m,
