@@ -9,6 +9,7 @@
 //! | message passing over a socket | [`msg`] |
 //! | a mutex in shared memory that survives its holder's death | [`mutex`] |
 //! | a message channel in shared memory, at cache speed | [`chan`] |
+//! | a request and its reply in one shared cache line | [`call`] |
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
@@ -79,6 +80,7 @@ compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+pub mod call;
 pub mod chan;
 pub mod msg;
 pub mod mutex;

@@ -22,6 +22,9 @@ use rustix::pipe::{PipeFlags, pipe_with};
 
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
 
+mod fast;
+pub use fast::{SpliceWriter, capacity, max_capacity, set_capacity};
+
 /// The read end of a pipe; closed on drop.
 #[derive(Debug)]
 pub struct ReadEnd(OwnedFd);

@@ -303,6 +303,30 @@ fn chan_and_mutex_c_tests_pass() {
     }
 }
 
+/// The C test of request and reply in one slot, `tests/c/call.c`: NULL,
+/// unmade handles, sizes, the wrong side, answering out of turn, calls
+/// across fork at the boundaries, a reply too long for its buffer, timeouts,
+/// a killed server or client, no fd left behind.
+#[test]
+fn call_c_test_passes() {
+    let program = scratch().join("call-test");
+    let source = root().join("tests/c/call.c");
+    compile(false, &["-std=c11"], &[source], &program, &[library()]);
+    run_c_test(&program, "tests/c/call.c");
+}
+
+/// The C test of fast pipes, `tests/c/pipe_fast.c`: capacity and its
+/// limits (EPERM above pipe-max-size when unprivileged, EBUSY, EINVAL,
+/// EBADF), a vmsplice writer's bytes across fork with a fast and a slow
+/// reader, reserve and commit, EPIPE without SIGPIPE, who owns the fd.
+#[test]
+fn pipe_fast_c_test_passes() {
+    let program = scratch().join("pipe-fast-test");
+    let source = root().join("tests/c/pipe_fast.c");
+    compile(false, &["-std=c11"], &[source], &program, &[library()]);
+    run_c_test(&program, "tests/c/pipe_fast.c");
+}
+
 /// Runs a C test program (one line per check, `ok ...` for those that
 /// passed) and fails unless it succeeded, showing the checks that did not.
 fn run_c_test(program: &Path, what: &str) -> Ran {

@@ -49,8 +49,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Both sizes can be set when compiling (-DMSG=n -DCHUNK=n): the peers'
+   benchmark (benches/peers) builds one program per size of its sweep. */
+#ifndef MSG
 #define MSG 8                   /* bytes of a round-trip message */
+#endif
+#ifndef CHUNK
 #define CHUNK (64 * 1024)       /* bytes of a throughput message */
+#endif
 #define SLOTS 16                /* slots of the shared-memory ring */
 #define LINE 64                 /* a cache line */
 
@@ -573,7 +579,7 @@ int main(int argc, char *argv[])
     if (argc != 3 && argc != 5)
         usage_exit(argv[0]);
     count = strtol(argv[2], &end, 10);
-    if (*end != '\0' || count < 10)
+    if (*end != '\0' || count < 1)
         usage_exit(argv[0]);
     if (argc == 5) {
         parent_cpu = (int) strtol(argv[3], &end, 10);

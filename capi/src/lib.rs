@@ -26,9 +26,11 @@ mod mirrors;
 
 mod io;
 
+mod call;
 mod chan;
 mod msg;
 mod mutex;
+mod pipe_fast;
 mod shm;
 
 use core::ffi::{c_char, c_int, c_void};

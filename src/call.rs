@@ -1,0 +1,791 @@
+//! Request and reply in one shared slot: a client calls with a small request
+//! and waits for the reply, a server waits for a request and answers it, and
+//! both travel in the same cache line.
+//!
+//! Two [`chan`](crate::chan) channels, one each way, cost two cache lines per
+//! round trip. A [`Call`] costs one: a request of up to [`LINE_MESSAGE`]
+//! bytes, the word that says whose turn it is and both sides' sleep flags
+//! share one 64-byte line, which the reply then overwrites. Larger messages
+//! (up to the size the call was made with, at most [`MAX_MESSAGE`]) run on
+//! into the lines after it.
+//!
+//! Made before `fork`, a call is turned into its [`Client`] in one process
+//! and its [`Server`] in the other:
+//!
+//! ```no_run
+//! use rawipc::call::{Call, LINE_MESSAGE};
+//! use rawipc::process::{self, Fork};
+//!
+//! # fn main() -> rawipc::Result<()> {
+//! let call = Call::new(LINE_MESSAGE)?;
+//! // SAFETY: this program has a single thread.
+//! match unsafe { process::fork()? } {
+//!     Fork::Child => {
+//!         let mut server = call.into_server();
+//!         let mut req = [0; LINE_MESSAGE];
+//!         // 0: the client is gone.
+//!         while let n @ 1.. = server.recv(&mut req)? {
+//!             req[..n].reverse();
+//!             server.reply(&req[..n])?;
+//!         }
+//!         process::exit(0);
+//!     }
+//!     Fork::Parent(_) => {
+//!         let mut client = call.into_client();
+//!         let mut reply = [0; LINE_MESSAGE];
+//!         let n = client.call(b"ping", &mut reply)?;
+//!         assert_eq!(&reply[..n], b"gnip");
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How it works
+//! The slot's first word is a sequence number: the client publishes request
+//! `k` by making it `2k + 1`, the server its reply by making it `2k + 2`,
+//! each after writing the message and its length. A side that waits spins
+//! for a while ([`Client::set_spin`], default
+//! [`DEFAULT_SPIN_NS`]), then sleeps on that
+//! word with a futex (process-shared, never `FUTEX_PRIVATE_FLAG`) after
+//! raising its sleep flag; the other side makes the `FUTEX_WAKE` system call
+//! only when that flag is up. The barrier that makes "either it sees my
+//! message or I see its flag" hold is paid by the side about to sleep, with
+//! `membarrier(2)`, so that the busy side publishes with a plain store (where
+//! `membarrier` is refused, the publisher pays a full barrier instead). So
+//! while both sides are busy a round trip is two transfers of one cache line,
+//! no barrier and no system call.
+//!
+//! A dead peer is learned through end of file, as with a pipe: each side
+//! keeps its end of a socket pair, which the kernel closes when its process
+//! dies. A sleeping side looks at it every
+//! [`LIVENESS_CHECK_MS`] ms, on an absolute
+//! `CLOCK_MONOTONIC` deadline that signals cannot postpone: a call whose
+//! server died fails with `EPIPE`, a server whose client died receives 0.
+//!
+//! # Trust
+//! The other process may write anything anywhere in the slot. Each side keeps
+//! the sequence it expects and the slot's size in private memory and checks
+//! every word it reads: a sequence number that is neither "not yet" nor the
+//! one expected, or a length above the slot's size, gives `EPROTO` (and the
+//! handle stays broken), never an access outside the slot, a panic or an
+//! endless wait. What such a peer can still do is what any peer can: send
+//! wrong bytes, or change them while they are being copied out.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering, compiler_fence};
+use core::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+use rustix::thread::{MembarrierCommand, futex, membarrier};
+use rustix::time::Timespec;
+
+use crate::chan::{DEFAULT_SPIN_NS, LIVENESS_CHECK_MS};
+use crate::shm::SharedRegion;
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
+
+/// The largest request or reply that travels in the slot's first cache line,
+/// with the slot's 16-byte header.
+pub const LINE_MESSAGE: usize = LINE - HEADER;
+
+/// The largest message a call can be made for (1 MiB); above
+/// [`LINE_MESSAGE`] a message spans the lines after the first.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+const LINE: usize = 64;
+/// Bytes before the message: the sequence, the length, two sleep flags.
+const HEADER: usize = 16;
+
+/// The slot's header, at the start of its first cache line.
+#[repr(C, align(64))]
+struct Header {
+    /// Odd: request `(seq - 1) / 2` is waiting; even: its reply is there.
+    seq: AtomicU32,
+    /// The length of the message in the slot (request or reply).
+    len: AtomicU32,
+    /// Non-zero while the client sleeps or is about to.
+    client_sleeping: AtomicU32,
+    /// Non-zero while the server sleeps or is about to.
+    server_sleeping: AtomicU32,
+}
+
+const _: () = assert!(size_of::<Header>() == LINE && HEADER == 4 * size_of::<u32>());
+
+/// A waiting side's sleep flag: it sleeps on the futex (wake it).
+const SLEEPING: u32 = 1;
+
+/// The slot as one side sees it: the shared region and, in private memory,
+/// the largest message it was made for.
+struct Slot {
+    region: SharedRegion,
+    max: usize,
+    /// This process is registered for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`:
+    /// its publishes need no fence (see [`Slot::publish`]).
+    light: bool,
+}
+
+/// `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`: lets a sleeping
+/// peer's barrier reach this process, so that its publishes can skip theirs.
+fn register() -> bool {
+    membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+}
+
+impl Slot {
+    fn header(&self) -> &Header {
+        // SAFETY: the region starts with a Header (all atomics, valid for
+        // any bytes), page-aligned, alive as long as self.
+        unsafe { &*self.region.as_ptr().cast::<Header>() }
+    }
+
+    /// The message's first byte (`max` bytes follow inside the region).
+    fn data(&self) -> *mut u8 {
+        // SAFETY: the region is HEADER + max bytes long at least.
+        unsafe { self.region.as_ptr().add(HEADER) }
+    }
+
+    /// The length word, checked against the slot's private size.
+    fn checked_len(&self) -> Result<usize> {
+        let len = self.header().len.load(Ordering::Relaxed) as usize;
+        if len > self.max {
+            return Err(Errno::PROTO);
+        }
+        Ok(len)
+    }
+
+    /// Writes `msg` and its length, then publishes `seq` and wakes the peer
+    /// if it said it sleeps.
+    fn publish(&self, msg: &[u8], seq: u32, peer_sleeping: &AtomicU32) {
+        debug_assert!(msg.len() <= self.max);
+        // SAFETY: msg.len() <= max: inside the region; the slot is ours to
+        // write until `seq` is published.
+        unsafe { copy_bytes(msg.as_ptr(), self.data(), msg.len()) };
+        let h = self.header();
+        h.len.store(msg.len() as u32, Ordering::Relaxed);
+        // Either the sleeper sees `seq`, or we see its flag. In a registered
+        // process the sleeper's membarrier(2) is the barrier between our store
+        // and our load (it makes every registered CPU run one, or the store
+        // is seen first), so the hot path needs only the compiler's order;
+        // otherwise a full barrier here pairs with the sleeper's.
+        if self.light {
+            h.seq.store(seq, Ordering::Release);
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            h.seq.swap(seq, Ordering::SeqCst);
+        }
+        if peer_sleeping.load(Ordering::SeqCst) != 0 {
+            let _ = futex::wake(&h.seq, futex::Flags::empty(), 1);
+        }
+    }
+
+    /// Copies the message of checked length `len` into `buf`.
+    fn copy_out(&self, len: usize, buf: &mut [u8]) {
+        debug_assert!(len <= self.max && len <= buf.len());
+        // SAFETY: len <= max: inside the region; buf holds len bytes.
+        unsafe { copy_bytes(self.data(), buf.as_mut_ptr(), len) };
+    }
+}
+
+/// A call before `fork`: both sides, to be turned into one of them in each
+/// process with [`Call::into_client`] or [`Call::into_server`].
+pub struct Call {
+    slot: Slot,
+    client_life: OwnedFd,
+    server_life: OwnedFd,
+}
+
+impl Call {
+    /// Maps a slot for requests and replies of up to `max_message` bytes:
+    /// [`LINE_MESSAGE`] or less keeps every message in one cache line.
+    ///
+    /// Errors: `EINVAL` if `max_message` is 0 or above [`MAX_MESSAGE`];
+    /// `ENOMEM`; `EMFILE`/`ENFILE` (a socket pair tells each side of the
+    /// other's death).
+    pub fn new(max_message: usize) -> Result<Self> {
+        if max_message == 0 || max_message > MAX_MESSAGE {
+            return Err(Errno::INVAL);
+        }
+        let region = SharedRegion::new(HEADER + max_message.max(LINE_MESSAGE))?;
+        let (client_life, server_life) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        Ok(Self {
+            slot: Slot {
+                region,
+                max: max_message,
+                light: false,
+            },
+            client_life,
+            server_life,
+        })
+    }
+
+    /// The largest request or reply, as given to [`Call::new`].
+    pub fn max_message(&self) -> usize {
+        self.slot.max
+    }
+
+    /// Keeps the client in this process and closes the server's end.
+    pub fn into_client(mut self) -> Client {
+        self.slot.light = register();
+        Client::new(self.slot, self.client_life)
+    }
+
+    /// Keeps the server in this process and closes the client's end.
+    pub fn into_server(mut self) -> Server {
+        self.slot.light = register();
+        Server::new(self.slot, self.server_life)
+    }
+
+    /// Both sides in this process, for two threads (or for tests): each
+    /// maps the slot on its own.
+    ///
+    /// Errors: `ENOMEM` (a second mapping could not be made).
+    pub fn split(self) -> Result<(Client, Server)> {
+        let light = register();
+        let again = Slot {
+            region: self.slot.region.map_again()?,
+            max: self.slot.max,
+            light,
+        };
+        let slot = Slot { light, ..self.slot };
+        Ok((
+            Client::new(slot, self.client_life),
+            Server::new(again, self.server_life),
+        ))
+    }
+
+    /// The shared slot: its first byte and length. Only for looking at the
+    /// bytes (or, in tests, for playing a hostile peer).
+    pub fn region(&self) -> (*mut u8, usize) {
+        (self.slot.region.as_ptr(), self.slot.region.len())
+    }
+}
+
+/// Where a client is between calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    /// No call made yet, or the last reply was taken.
+    Idle,
+    /// A request is published; its reply is not in yet (a timed-out call).
+    Waiting,
+    /// The reply is in the slot, `len` bytes long, and stays there until
+    /// the next call: one that did not fit the caller's buffer.
+    Kept(usize),
+}
+
+/// The calling side of a [`Call`].
+pub struct Client {
+    slot: Slot,
+    life: OwnedFd,
+    /// The last sequence number published (private: never read back).
+    seq: u32,
+    state: ClientState,
+    spin_ns: u32,
+    /// Set by `EPROTO` (corrupt slot) or `EPIPE` (server gone): every later
+    /// call fails the same way.
+    broken: Option<Errno>,
+}
+
+/// The answering side of a [`Call`].
+pub struct Server {
+    slot: Slot,
+    life: OwnedFd,
+    /// The sequence number of the last reply (private).
+    seq: u32,
+    /// The length of a request taken and not answered yet.
+    taken: Option<usize>,
+    spin_ns: u32,
+    /// Set by `EPROTO`: the slot is corrupt, every later call fails.
+    broken: bool,
+    /// The client is known to be gone.
+    client_gone: bool,
+}
+
+/// A wait's outcome, before the caller checks the new sequence number.
+enum Waited {
+    /// The sequence number moved from the one waited on: this is its value.
+    Moved(u32),
+    /// The peer is gone and the sequence number did not move.
+    PeerGone,
+}
+
+impl Client {
+    fn new(slot: Slot, life: OwnedFd) -> Self {
+        Self {
+            slot,
+            life,
+            seq: 0,
+            state: ClientState::Idle,
+            spin_ns: DEFAULT_SPIN_NS,
+            broken: None,
+        }
+    }
+
+    /// Sets how long the client spins for a reply before it sleeps; 0
+    /// makes it sleep at once (blocking-only mode).
+    pub fn set_spin(&mut self, ns: u32) {
+        self.spin_ns = ns;
+    }
+
+    /// The largest request or reply.
+    pub fn max_message(&self) -> usize {
+        self.slot.max
+    }
+
+    /// Sends `request`, waits for the reply and copies it into `reply`;
+    /// returns its length (a reply may be empty).
+    ///
+    /// Errors: `EINVAL` for an empty request; `EMSGSIZE` for a request
+    /// above [`Client::max_message`] (nothing is sent), or a reply longer
+    /// than `reply` (it stays in the slot until the next call: take it with
+    /// [`Client::reply`]); `EPIPE` if the server is gone; `EPROTO` if the
+    /// slot is corrupt; `EBUSY` while a timed-out call's reply is still due.
+    #[inline]
+    pub fn call(&mut self, request: &[u8], reply: &mut [u8]) -> Result<usize> {
+        self.call_until(request, reply, None)
+    }
+
+    /// As [`Client::call`], but gives up with `ETIMEDOUT` after `timeout`.
+    /// The request then stays made: its reply is taken with
+    /// [`Client::reply_timeout`] (and until then a new call fails with
+    /// `EBUSY`).
+    pub fn call_timeout(
+        &mut self,
+        request: &[u8],
+        reply: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize> {
+        self.call_until(request, reply, Some(deadline_after(timeout)))
+    }
+
+    fn call_until(
+        &mut self,
+        request: &[u8],
+        reply: &mut [u8],
+        deadline: Option<Timespec>,
+    ) -> Result<usize> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        if self.state == ClientState::Waiting {
+            return Err(Errno::BUSY);
+        }
+        if request.is_empty() {
+            return Err(Errno::INVAL);
+        }
+        if request.len() > self.slot.max {
+            return Err(Errno::MSGSIZE);
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let h = self.slot.header();
+        self.slot.publish(request, self.seq, &h.server_sleeping);
+        self.state = ClientState::Waiting;
+        self.take_reply(reply, deadline)
+    }
+
+    /// Takes the reply of the last call: one that did not fit its buffer
+    /// (`EMSGSIZE`), or, waiting for it, one whose call timed out.
+    ///
+    /// Errors: `EINVAL` if there is no call whose reply is due or kept;
+    /// otherwise as [`Client::call`].
+    pub fn reply(&mut self, reply: &mut [u8]) -> Result<usize> {
+        self.reply_until(reply, None)
+    }
+
+    /// As [`Client::reply`], giving up with `ETIMEDOUT` after `timeout`.
+    pub fn reply_timeout(&mut self, reply: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.reply_until(reply, Some(deadline_after(timeout)))
+    }
+
+    fn reply_until(&mut self, reply: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        match self.state {
+            ClientState::Idle => Err(Errno::INVAL),
+            ClientState::Waiting => self.take_reply(reply, deadline),
+            ClientState::Kept(_) => self.copy_reply(reply),
+        }
+    }
+
+    /// Waits for the reply to request `self.seq` and copies it out.
+    #[inline]
+    fn take_reply(&mut self, reply: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
+        let want = self.seq.wrapping_add(1);
+        let h = self.slot.header();
+        let moved = match wait(
+            &h.seq,
+            self.seq,
+            &h.client_sleeping,
+            &self.life,
+            self.spin_ns,
+            deadline,
+        ) {
+            Ok(Waited::Moved(seq)) => seq,
+            Ok(Waited::PeerGone) => return Err(self.fail(Errno::PIPE)),
+            Err(Errno::TIMEDOUT) => return Err(Errno::TIMEDOUT),
+            Err(e) => return Err(self.fail(e)),
+        };
+        if moved != want {
+            return Err(self.fail(Errno::PROTO));
+        }
+        self.seq = want;
+        let len = match self.slot.checked_len() {
+            Ok(len) => len,
+            Err(e) => return Err(self.fail(e)),
+        };
+        self.state = ClientState::Kept(len);
+        self.copy_reply(reply)
+    }
+
+    /// Copies the reply kept in the slot, if it fits.
+    fn copy_reply(&mut self, reply: &mut [u8]) -> Result<usize> {
+        // The length is read again: the slot is shared, and checked each time.
+        let len = match self.slot.checked_len() {
+            Ok(len) => len,
+            Err(e) => return Err(self.fail(e)),
+        };
+        if len > reply.len() {
+            return Err(Errno::MSGSIZE);
+        }
+        self.slot.copy_out(len, reply);
+        self.state = ClientState::Idle;
+        Ok(len)
+    }
+
+    fn fail(&mut self, e: Errno) -> Errno {
+        self.broken = Some(e);
+        e
+    }
+}
+
+impl Server {
+    fn new(slot: Slot, life: OwnedFd) -> Self {
+        Self {
+            slot,
+            life,
+            seq: 0,
+            taken: None,
+            spin_ns: DEFAULT_SPIN_NS,
+            broken: false,
+            client_gone: false,
+        }
+    }
+
+    /// Sets how long the server spins for a request before it sleeps; 0
+    /// makes it sleep at once (blocking-only mode).
+    pub fn set_spin(&mut self, ns: u32) {
+        self.spin_ns = ns;
+    }
+
+    /// The largest request or reply.
+    pub fn max_message(&self) -> usize {
+        self.slot.max
+    }
+
+    /// Waits for a request and copies it into `buf`; returns its length,
+    /// or 0 once the client is gone (as a pipe's read returns end of file).
+    /// The request is then answered with [`Server::reply`].
+    ///
+    /// Errors: `EMSGSIZE` if the request is longer than `buf` (it stays
+    /// there for a larger buffer); `EINVAL` if the last request taken is not
+    /// answered yet; `EPROTO` if the slot is corrupt.
+    #[inline]
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        self.recv_until(buf, None)
+    }
+
+    /// As [`Server::recv`], but gives up with `ETIMEDOUT` after `timeout`
+    /// (at once, if it is zero).
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.recv_until(buf, Some(deadline_after(timeout)))
+    }
+
+    fn recv_until(&mut self, buf: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
+        if self.broken {
+            return Err(Errno::PROTO);
+        }
+        if self.taken.is_some() {
+            return Err(Errno::INVAL);
+        }
+        let want = self.seq.wrapping_add(1);
+        let h = self.slot.header();
+        let moved = if self.client_gone {
+            // Only what the client published before it died.
+            match h.seq.load(Ordering::Acquire) {
+                seq if seq == self.seq => return Ok(0),
+                seq => seq,
+            }
+        } else {
+            match wait(
+                &h.seq,
+                self.seq,
+                &h.server_sleeping,
+                &self.life,
+                self.spin_ns,
+                deadline,
+            )? {
+                Waited::Moved(seq) => seq,
+                Waited::PeerGone => {
+                    self.client_gone = true;
+                    return Ok(0);
+                }
+            }
+        };
+        if moved != want {
+            self.broken = true;
+            return Err(Errno::PROTO);
+        }
+        let len = match self.slot.checked_len() {
+            Ok(len) if len > 0 => len,
+            _ => {
+                self.broken = true;
+                return Err(Errno::PROTO);
+            }
+        };
+        if len > buf.len() {
+            return Err(Errno::MSGSIZE);
+        }
+        self.slot.copy_out(len, buf);
+        self.taken = Some(len);
+        Ok(len)
+    }
+
+    /// Answers the request last taken with `reply` (which may be empty),
+    /// without waiting. A reply to a client that died meanwhile is lost with
+    /// it; the next [`Server::recv`] returns 0.
+    ///
+    /// Errors: `EINVAL` if no request is waiting for its answer; `EMSGSIZE`
+    /// for a reply above [`Server::max_message`] (the request still waits);
+    /// `EPROTO` if the slot was found corrupt.
+    pub fn reply(&mut self, reply: &[u8]) -> Result<()> {
+        if self.broken {
+            return Err(Errno::PROTO);
+        }
+        if self.taken.is_none() {
+            return Err(Errno::INVAL);
+        }
+        if reply.len() > self.slot.max {
+            return Err(Errno::MSGSIZE);
+        }
+        self.seq = self.seq.wrapping_add(2);
+        let h = self.slot.header();
+        self.slot.publish(reply, self.seq, &h.client_sleeping);
+        self.taken = None;
+        Ok(())
+    }
+}
+
+macro_rules! life_fd {
+    ($($side:ident),*) => { $(
+        impl AsFd for $side {
+            /// The side's end of the socket pair that tells the other side
+            /// this one is gone (for `poll`); do not read or write it.
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.life.as_fd()
+            }
+        }
+    )* };
+}
+life_fd!(Client, Server);
+
+/// The peer's end of the life-line socket pair is closed: its process died
+/// or dropped its end.
+fn peer_gone(life: &OwnedFd) -> Result<bool> {
+    let mut fds = [PollFd::new(life, PollFlags::IN | PollFlags::RDHUP)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    retry(|| poll(&mut fds, Some(&zero)))?;
+    Ok(fds[0]
+        .revents()
+        .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
+}
+
+/// Waits until `seq` moves from `seen`: spins for `spin_ns`, then sleeps on
+/// it with `sleeping` raised, looking at the peer before the first sleep and
+/// then every [`LIVENESS_CHECK_MS`] on an absolute deadline, until the
+/// caller's `deadline` (absolute, `CLOCK_MONOTONIC`) if it has one.
+///
+/// Errors: `ETIMEDOUT` at the caller's deadline; what `poll` or the futex
+/// give that is not theirs to retry.
+#[inline]
+fn wait(
+    seq: &AtomicU32,
+    seen: u32,
+    sleeping: &AtomicU32,
+    life: &OwnedFd,
+    spin_ns: u32,
+    deadline: Option<Timespec>,
+) -> Result<Waited> {
+    // The fast path: the peer answered while we were busy, or within the
+    // first few looks (none in blocking-only mode: one look).
+    let looks = if spin_ns == 0 { 1 } else { FIRST_SPIN };
+    for _ in 0..looks {
+        match seq.load(Ordering::Acquire) {
+            s if s != seen => return Ok(Waited::Moved(s)),
+            _ => core::hint::spin_loop(),
+        }
+    }
+    wait_slow(seq, seen, sleeping, life, spin_ns, deadline)
+}
+
+/// Looks of the inline first spin of a wait (~2 µs of `pause`).
+const FIRST_SPIN: u32 = 64;
+
+#[inline(never)]
+fn wait_slow(
+    seq: &AtomicU32,
+    seen: u32,
+    sleeping: &AtomicU32,
+    life: &OwnedFd,
+    spin_ns: u32,
+    deadline: Option<Timespec>,
+) -> Result<Waited> {
+    let start = now();
+    let spin_end = add_ns(start, u64::from(spin_ns));
+    let spin_end = match deadline {
+        Some(d) if before(d, spin_end) => d,
+        _ => spin_end,
+    };
+    'spin: while before(now(), spin_end) {
+        for _ in 0..64 {
+            match seq.load(Ordering::Acquire) {
+                s if s != seen => return Ok(Waited::Moved(s)),
+                _ => core::hint::spin_loop(),
+            }
+            if spin_ns == 0 {
+                break 'spin;
+            }
+        }
+    }
+    // Look at the peer before the first sleep (one that died already is
+    // found at once), then at each liveness deadline.
+    let mut next_look = start;
+    let mut fenced = None;
+    let result = loop {
+        // A full barrier, paired with the publisher's between writing `seq`
+        // and reading our flag: either it sees the flag, or we see `seq`.
+        sleeping.swap(SLEEPING, Ordering::SeqCst);
+        // And one on every CPU that runs a registered publisher, which then
+        // needs none of its own (see `Slot::publish`); once per wait, as the
+        // flag stays up until it ends.
+        let fenced =
+            *fenced.get_or_insert_with(|| membarrier(MembarrierCommand::GlobalExpedited).is_ok());
+        let s = seq.load(Ordering::SeqCst);
+        if s != seen {
+            break Ok(Waited::Moved(s));
+        }
+        let t = now();
+        if !before(t, next_look) {
+            match peer_gone(life) {
+                // What the peer published before it died is visible now.
+                Ok(true) => match seq.load(Ordering::Acquire) {
+                    s if s != seen => break Ok(Waited::Moved(s)),
+                    _ => break Ok(Waited::PeerGone),
+                },
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
+            next_look = add_ns(t, u64::from(LIVENESS_CHECK_MS) * 1_000_000);
+        }
+        let until = match deadline {
+            Some(d) if !before(t, d) => break Err(Errno::TIMEDOUT),
+            Some(d) if before(d, next_look) => d,
+            _ => next_look,
+        };
+        // Without that barrier a registered publisher's wake-up may be
+        // missed: sleep in short steps then.
+        let until = match fenced {
+            false => until.min(add_ns(t, UNFENCED_SLEEP_NS)),
+            true => until,
+        };
+        // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time: a
+        // signal (EINTR) or a spurious wake-up does not move the deadline.
+        match futex::wait_bitset(seq, futex::Flags::empty(), seen, Some(&until), ALL_BITS) {
+            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) | Err(Errno::TIMEDOUT) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    sleeping.store(0, Ordering::Relaxed);
+    result
+}
+
+/// The longest sleep when `membarrier` failed (a filter refused it).
+const UNFENCED_SLEEP_NS: u64 = 1_000_000;
+
+/// The bitset that matches every `FUTEX_WAKE`.
+const ALL_BITS: core::num::NonZeroU32 = core::num::NonZeroU32::MAX;
+
+/// `clock_gettime(CLOCK_MONOTONIC)`.
+///
+/// In a program with a libc, libc's: rustix's own vDSO lookup reads the
+/// auxiliary vector, which valgrind does not map. Without one (the
+/// `freestanding` feature), rustix's.
+fn now() -> Timespec {
+    #[cfg(not(feature = "freestanding"))]
+    {
+        unsafe extern "C" {
+            fn clock_gettime(clock: core::ffi::c_int, tp: *mut Timespec) -> core::ffi::c_int;
+        }
+        const CLOCK_MONOTONIC: core::ffi::c_int = 1;
+        let mut t = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid clock and a valid timespec (the kernel's layout,
+        // which is libc's on Linux's 64-bit time ABI) to fill; the monotonic
+        // clock always exists, so it cannot fail.
+        unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+        t
+    }
+    #[cfg(feature = "freestanding")]
+    {
+        rustix::time::clock_gettime(rustix::time::ClockId::Monotonic)
+    }
+}
+
+fn add_ns(t: Timespec, ns: u64) -> Timespec {
+    let total = t.tv_nsec as u64 + ns % 1_000_000_000;
+    Timespec {
+        tv_sec: t
+            .tv_sec
+            .saturating_add((ns / 1_000_000_000 + total / 1_000_000_000) as i64),
+        tv_nsec: (total % 1_000_000_000) as i64,
+    }
+}
+
+fn before(a: Timespec, b: Timespec) -> bool {
+    a < b
+}
+
+fn deadline_after(timeout: Duration) -> Timespec {
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    add_ns(now(), ns)
+}
+
+/// Copies `len` bytes; a message of 8 to 16 bytes without a call.
+///
+/// # Safety
+/// As `ptr::copy_nonoverlapping`.
+#[inline]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    if (8..=16).contains(&len) {
+        // SAFETY: two 8-byte copies inside the `len` bytes, overlapping when
+        // len < 16.
+        unsafe {
+            let a = ptr::read_unaligned(src.cast::<u64>());
+            let b = ptr::read_unaligned(src.add(len - 8).cast::<u64>());
+            ptr::write_unaligned(dst.cast::<u64>(), a);
+            ptr::write_unaligned(dst.add(len - 8).cast::<u64>(), b);
+        }
+    } else {
+        // SAFETY: the caller's.
+        unsafe { ptr::copy_nonoverlapping(src, dst, len) };
+    }
+}
