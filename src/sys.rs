@@ -354,18 +354,26 @@ pub(crate) unsafe fn write_no_sigpipe(
 /// # Safety
 /// As [`write_no_sigpipe`].
 unsafe fn masked_write(fd: BorrowedFd<'_>, buf: *const u8, len: usize) -> Result<usize, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    without_sigpipe(|| unsafe { imp::write_raw(fd.as_raw_fd(), buf, len) })
+}
+
+/// Runs `op` (writes to pipes or sockets, such as [`masked_write`]'s or a
+/// `vmsplice`) with SIGPIPE blocked for the calling thread, and takes back
+/// the SIGPIPE that an `EPIPE` from `op` raised, leaving the signals pending
+/// before exactly as they were: see [`masked_write`].
+pub(crate) fn without_sigpipe<T>(op: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
     let was_blocked = imp::sigprocmask(SIG_BLOCK, SIGPIPE_BIT) & SIGPIPE_BIT != 0;
     let pending_before = imp::pending() & SIGPIPE_BIT != 0;
     let marked = pending_before && marker::queue();
-    // SAFETY: the caller's promise is passed on.
-    let result = unsafe { imp::write_raw(fd.as_raw_fd(), buf, len) };
+    let result = op();
     let mut info = SigInfo::zeroed();
     if marked {
         // The thread's pending SIGPIPE is rawipc's or the caller's.
         if imp::take(SIGPIPE_BIT, &mut info) && !marker::is(&info) {
             marker::requeue(&info);
         }
-    } else if !pending_before && result == Err(Errno::PIPE) {
+    } else if !pending_before && matches!(result, Err(Errno::PIPE)) {
         // The thread's queue is taken before the process's.
         imp::take(SIGPIPE_BIT, &mut info);
     }
