@@ -9,6 +9,7 @@
 //! | message passing over a socket | [`msg`] |
 //! | a mutex in shared memory that survives its holder's death | [`mutex`] |
 //! | a message channel in shared memory, at cache speed | [`chan`] |
+//! | names that unrelated processes find each other by, no file system | [`endpoint`] |
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
@@ -75,6 +76,7 @@ compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 extern crate std;
 
 pub mod chan;
+pub mod endpoint;
 pub mod msg;
 pub mod mutex;
 pub mod pipe;

@@ -15,6 +15,9 @@ use rustix::net::{
 
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
 
+mod fds;
+pub use fds::{MAX_FDS, next_sizes, recv_fds, send_fds};
+
 /// One end of a message socket pair; closed on drop.
 #[derive(Debug)]
 pub struct MsgSocket(OwnedFd);

@@ -18,6 +18,7 @@
 mod mirrors;
 
 mod chan;
+mod endpoint;
 mod msg;
 mod mutex;
 mod shm;
@@ -32,6 +33,10 @@ use rawipc_core::{BorrowedFd, Errno, IntoRawFd};
 pub type pid_t = c_int;
 /// A signed size, as `<sys/types.h>` defines it.
 pub type ssize_t = isize;
+/// A user id, as `<sys/types.h>` defines it.
+pub type uid_t = u32;
+/// A group id, as `<sys/types.h>` defines it.
+pub type gid_t = u32;
 
 unsafe extern "C" {
     fn __errno_location() -> *mut c_int;
