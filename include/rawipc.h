@@ -17,6 +17,32 @@
 #include <sys/types.h>
 
 /**
+ * The longest name rawipc_listen and rawipc_connect take, in bytes (not
+ * counting the terminating NUL).
+ */
+#define RAWIPC_NAME_MAX 89
+
+/**
+ * rawipc_accept_admit: also admit peers whose effective uid is `uid`.
+ */
+#define RAWIPC_ADMIT_UID 1
+
+/**
+ * rawipc_accept_admit: also admit peers whose effective gid is `gid`.
+ */
+#define RAWIPC_ADMIT_GID 2
+
+/**
+ * rawipc_accept_admit: admit every user (in this network namespace).
+ */
+#define RAWIPC_ADMIT_ANYONE 4
+
+/**
+ * The most file descriptors one message carries (the kernel's SCM_MAX_FD).
+ */
+#define RAWIPC_MSG_MAX_FDS 253
+
+/**
  * A channel handle, in memory of the caller's (not shared memory). Its
  * contents are private; do not copy it (a copy would close the same file
  * descriptors twice): pass pointers to it.
@@ -323,6 +349,100 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 int rawipc_chan_release(rawipc_chan *chan);
 
 /**
+ * Listens for connections under `name`, for this user: a listening
+ * AF_UNIX SOCK_SEQPACKET socket bound to the abstract name
+ * "\0rawipc/<euid>/<name>". Nothing is made on the file system; the name is
+ * freed when the socket is closed or its process dies (even by SIGKILL),
+ * so a restarted server can listen under it again at once. The fd is
+ * close-on-exec and belongs to the caller.
+ *
+ * Abstract names have no permissions: see rawipc_accept for who is admitted.
+ *
+ * Returns the listening fd, or -1 with errno set: EADDRINUSE if a live
+ * process listens under the name; EINVAL if `name` is empty, longer than
+ * RAWIPC_NAME_MAX bytes; EFAULT if `name` is NULL; EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_listen(const char *name);
+
+/**
+ * Waits for a client on `listener` (from rawipc_listen) and returns a
+ * connected message socket to it (close-on-exec, the caller's), on which
+ * every rawipc_msg_* call works; retried if a signal interrupts.
+ *
+ * Admits only clients whose effective uid is this process's. A client of
+ * another user is disconnected and -1 is returned with errno EACCES; the
+ * listener stays usable: call rawipc_accept again. To admit others, use
+ * rawipc_accept_admit.
+ *
+ * Returns the connected fd, or -1 with errno set: EACCES (client refused),
+ * EBADF, ENOTSOCK, EINVAL (not listening), EAGAIN (non-blocking listener,
+ * nobody waiting), EMFILE/ENFILE.
+ */
+int rawipc_accept(int listener);
+
+/**
+ * As rawipc_accept, admitting more clients than this user's: with
+ * RAWIPC_ADMIT_UID those whose effective uid is `uid`, with
+ * RAWIPC_ADMIT_GID those whose effective gid is `gid` (the group the
+ * client runs as, not its supplementary groups), with RAWIPC_ADMIT_ANYONE
+ * everyone (flags may be or-ed; `uid` and `gid` are ignored without their
+ * flag). This user's own clients are always admitted.
+ *
+ * Returns the connected fd, or -1 with errno set: EINVAL for unknown bits
+ * in `admit`, and those of rawipc_accept.
+ */
+int rawipc_accept_admit(int listener, int admit, uid_t uid, gid_t gid);
+
+/**
+ * Connects to this user's server listening under `name` (see
+ * rawipc_listen) and returns a connected message socket (close-on-exec,
+ * the caller's); retried if a signal interrupts.
+ *
+ * Refuses a listener of another user, which may have taken the name to
+ * impersonate the server: -1 with errno EACCES, the connection closed.
+ * rawipc_connect_uid reaches another user's server.
+ *
+ * Returns the connected fd, or -1 with errno set: ECONNREFUSED if nobody
+ * listens under the name; EACCES; EINVAL (empty or too long `name`);
+ * EFAULT (`name` NULL); EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_connect(const char *name);
+
+/**
+ * Connects to the server of user `server_uid` listening under `name`: the
+ * name is looked up under that user, and the listener must run as that
+ * effective uid (any other is refused with EACCES). `rawipc_connect(name)`
+ * is `rawipc_connect_uid(name, geteuid())`; a root server is reached with
+ * `rawipc_connect_uid(name, 0)`.
+ *
+ * Returns the connected fd, or -1 with errno set as rawipc_connect.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_connect_uid(const char *name, uid_t server_uid);
+
+/**
+ * Tells who is at the other end of a connected unix socket (SO_PEERCRED):
+ * the process id, effective uid and effective gid the kernel recorded when
+ * the connection was made (for a client, those of the server at
+ * rawipc_listen). Each out-parameter may be NULL; they are written only on
+ * success. The pid is 0 if the peer is in another pid namespace.
+ *
+ * Returns 0, or -1 with errno set: ENOTCONN (not connected), EBADF, ENOTSOCK.
+ *
+ * # Safety
+ * Each non-NULL out-parameter must point to writable memory for its type.
+ */
+int rawipc_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/**
  * Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET): a message
  * sent on `fds[0]` is received whole on `fds[1]`, and the other way round. Both
  * are inherited by fork, closed on exec, and owned by the caller.
@@ -370,6 +490,48 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
  * set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
+
+/**
+ * Sends the `len` bytes at `buf` as one message, with copies of the `nfds`
+ * file descriptors at `fds` (SCM_RIGHTS): the receiver gets new fds for the
+ * same open files; the caller's stay open and remain the caller's.
+ * Retried if a signal interrupts.
+ *
+ * Returns `len`, or -1 with errno set: EINVAL (`len` 0, `nfds` above
+ * RAWIPC_MSG_MAX_FDS, `len` > SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0,
+ * `fds` NULL with `nfds` > 0), EBADF (an fd in `fds` is not open), EMSGSIZE
+ * (larger than the socket's send buffer), EPIPE (peer gone; never SIGPIPE),
+ * ETOOMANYREFS (this user has too many fds in flight), ENOTSOCK.
+ *
+ * # Safety
+ * A non-NULL `buf` must point to `len` readable bytes, a non-NULL `fds` to
+ * `nfds` ints.
+ */
+ssize_t rawipc_msg_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+
+/**
+ * Receives one whole message into `buf` and the file descriptors sent with
+ * it into `fds`, waiting for one; retried if a signal interrupts.
+ * `*nfds` is the room in `fds` on entry and the number of fds received on
+ * return. Received fds are new, close-on-exec, and the caller's.
+ *
+ * Returns the message's length; 0 with `*nfds` 0 when the peer is gone
+ * (every message it sent has been received). On error returns -1 with errno
+ * set, and nothing is lost: the message and all its fds stay queued.
+ * - EMSGSIZE: the message is longer than `cap` or carries more fds than
+ *   `*nfds`; `*nfds` is then set to the number it carries (rawipc_msg_size
+ *   tells its length). Receive it with more room.
+ * - EMFILE: this process has too few free fds for the message's fds.
+ * - EFAULT (`buf` NULL with `cap` > 0, `nfds` NULL, `fds` NULL with `*nfds`
+ *   > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking).
+ *
+ * One receiver per socket end: the message is looked at, then taken.
+ *
+ * # Safety
+ * A non-NULL `buf` must point to `cap` writable bytes, a non-NULL `nfds` to
+ * a writable size_t, and a non-NULL `fds` to `*nfds` writable ints.
+ */
+ssize_t rawipc_msg_recv_fds(int fd, void *buf, size_t cap, int *fds, size_t *nfds);
 
 /**
  * Makes `*m` an unlocked mutex, whatever it held (like
@@ -461,6 +623,45 @@ void *rawipc_shared_alloc(size_t size);
  * Nothing in this process may use the memory afterwards.
  */
 int rawipc_shared_free(void *addr, size_t size);
+
+/**
+ * Makes `size` bytes of zero-filled memory to share with a process that did
+ * not fork from this one: a memfd (memfd_create with MFD_ALLOW_SEALING |
+ * MFD_CLOEXEC, no name on any file system) sized to `size` and sealed with
+ * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, so that nobody can ever shrink
+ * it and make a process using it die of SIGBUS. Maps it and stores its fd
+ * in `*fd` (close-on-exec, the caller's): send that fd with
+ * rawipc_msg_send_fds, the receiver maps it with rawipc_shared_open. The
+ * memory lives as long as some process maps it or holds an fd for it.
+ *
+ * Returns the memory's address (page-aligned), or NULL with errno set:
+ * EFAULT if `fd` is NULL, EINVAL if `size` is 0, ENOMEM, EMFILE/ENFILE.
+ * Free it with rawipc_shared_free(addr, size) and close the fd.
+ *
+ * # Safety
+ * A non-NULL `fd` must point to a writable int.
+ */
+void *rawipc_shared_create(size_t size, int *fd);
+
+/**
+ * Maps the whole of a shared memory region received from another process
+ * (an fd from rawipc_shared_create, passed with rawipc_msg_send_fds), after
+ * checking that it cannot make this process die of SIGBUS: it must be a
+ * memfd sealed against shrinking. Its size is read after that check and
+ * stored in `*size`. `fd` stays the caller's (it may be closed at once: the
+ * mapping keeps the memory).
+ *
+ * Returns the memory's address (page-aligned), or NULL with errno set:
+ * EPERM if the memory could still be shrunk (no F_SEAL_SHRINK: refuse such
+ * a peer), or is sealed against writing; EINVAL if `fd` is not a memfd (a
+ * pipe, a socket, a file on disk) or is empty; EACCES if it is not open for
+ * reading and writing; EFAULT if `size` is NULL; EBADF; ENOMEM.
+ * Free it with rawipc_shared_free(addr, *size).
+ *
+ * # Safety
+ * A non-NULL `size` must point to a writable size_t.
+ */
+void *rawipc_shared_open(int fd, size_t *size);
 
 #ifdef __cplusplus
 }  // extern "C"
