@@ -349,6 +349,72 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 int rawipc_chan_release(rawipc_chan *chan);
 
 /**
+ * Makes a channel of `capacity` bytes (as rawipc_chan_create) for a process
+ * that did not fork from this one, and gives its receiving end to the
+ * process at the other end of the connected message socket `sock` (from
+ * rawipc_accept or rawipc_connect), which takes it with
+ * rawipc_chan_take_receiver. `*chan` becomes the sending end, used with
+ * rawipc_chan_send and the other calls as after rawipc_chan_sender; if the
+ * other process dies, before or after taking its end, sends fail with
+ * EPIPE. The channel's memory is a sealed memfd, on no file system.
+ *
+ * Returns 0, or -1 with errno set (`*chan` untouched, nothing left in
+ * flight): EINVAL (`chan` NULL, `capacity` 0 or above 2^30), EPIPE (the
+ * peer is gone), EBADF/ENOTSOCK (`sock`), ENOMEM, EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `chan` must point to writable memory for a `rawipc_chan`,
+ * which must not hold a channel still open (it would be leaked).
+ */
+int rawipc_chan_give_receiver(rawipc_chan *chan, int sock, size_t capacity);
+
+/**
+ * As rawipc_chan_give_receiver, but gives the sending end away (taken with
+ * rawipc_chan_take_sender) and makes `*chan` the receiving end: if the
+ * other process dies, receives return 0 once every message it sent has
+ * been received.
+ *
+ * Returns 0, or -1 with errno set as rawipc_chan_give_receiver.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_give_sender(rawipc_chan *chan, int sock, size_t capacity);
+
+/**
+ * Takes the receiving end of a channel given over the connected message
+ * socket `sock` by rawipc_chan_give_receiver, waiting for it, and makes
+ * `*chan` that end (as after rawipc_chan_receiver).
+ *
+ * Nothing received is trusted: the memory must be a memfd sealed against
+ * shrinking, exactly as large as a ring of the stated size, which must be a
+ * power of two between 1024 and 2^30; anything else is refused, its fds
+ * closed.
+ *
+ * Returns 0, or -1 with errno set (`*chan` untouched): EPIPE (the peer is
+ * gone without giving a channel), EPROTO (what came is not a hand-over of a
+ * receiving end: it is taken off the queue), EPERM (its memory could still
+ * be shrunk), EMSGSIZE (the next message is too large to be a hand-over; it
+ * stays queued), EINVAL (`chan` NULL), EBADF/ENOTSOCK, ENOMEM, EMFILE.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_take_receiver(rawipc_chan *chan, int sock);
+
+/**
+ * Takes the sending end of a channel given over `sock` by
+ * rawipc_chan_give_sender, and makes `*chan` that end (as after
+ * rawipc_chan_sender).
+ *
+ * Returns 0, or -1 with errno set as rawipc_chan_take_receiver.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_take_sender(rawipc_chan *chan, int sock);
+
+/**
  * Listens for connections under `name`, for this user: a listening
  * AF_UNIX SOCK_SEQPACKET socket bound to the abstract name
  * "\0rawipc/<euid>/<name>". Nothing is made on the file system; the name is

@@ -70,6 +70,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 use crate::shm::SharedRegion;
 use crate::{AsFd, Errno, OwnedFd, Result};
 
+pub mod handover;
 mod ring;
 mod wait;
 

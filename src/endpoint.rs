@@ -294,10 +294,7 @@ mod tests {
         assert_eq!(address(b"", 0).err(), Some(Errno::INVAL));
         assert_eq!(address(b"a\0b", 0).err(), Some(Errno::INVAL));
         assert!(address(&[b'x'; NAME_MAX], u32::MAX).is_ok());
-        assert_eq!(
-            address(&[b'x'; NAME_MAX + 1], 0).err(),
-            Some(Errno::INVAL)
-        );
+        assert_eq!(address(&[b'x'; NAME_MAX + 1], 0).err(), Some(Errno::INVAL));
         let a = address(b"chat", 1000).unwrap();
         assert_eq!(a.abstract_name(), Some(&b"rawipc/1000/chat"[..]));
         let a = address(b"x", 0).unwrap();

@@ -86,7 +86,12 @@ pub extern "C" fn rawipc_accept(listener: c_int) -> c_int {
 /// Returns the connected fd, or -1 with errno set: EINVAL for unknown bits
 /// in `admit`, and those of rawipc_accept.
 #[unsafe(no_mangle)]
-pub extern "C" fn rawipc_accept_admit(listener: c_int, admit: c_int, uid: uid_t, gid: gid_t) -> c_int {
+pub extern "C" fn rawipc_accept_admit(
+    listener: c_int,
+    admit: c_int,
+    uid: uid_t,
+    gid: gid_t,
+) -> c_int {
     if admit & !(RAWIPC_ADMIT_UID | RAWIPC_ADMIT_GID | RAWIPC_ADMIT_ANYONE) != 0 {
         return fail(Errno::INVAL);
     }

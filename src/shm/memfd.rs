@@ -145,12 +145,9 @@ pub(crate) fn sealed_memfd(len: usize) -> Result<OwnedFd> {
 ///
 /// Errors: as [`SealedRegion::open`].
 pub(crate) fn sealed_size(fd: BorrowedFd<'_>) -> Result<usize> {
-    let seals = match fcntl_get_seals(fd) {
-        Ok(seals) => seals,
-        // Files that know nothing of seals (pipes, sockets, disk files)
-        // answer EINVAL; a closed fd EBADF.
-        Err(e) => return Err(e),
-    };
+    // Files that know nothing of seals (pipes, sockets, disk files) answer
+    // EINVAL; a closed fd EBADF.
+    let seals = fcntl_get_seals(fd)?;
     if !seals.contains(SealFlags::SHRINK) {
         return Err(Errno::PERM);
     }

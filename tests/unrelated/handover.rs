@@ -1,0 +1,243 @@
+//! Handing a channel end to another program: both ways, hostile hand-overs,
+//! peers dying before, during and after, and no leak over many cycles.
+
+use rawipc::chan::handover;
+use rawipc::endpoint;
+use rawipc::msg::{self, MsgSocket};
+use rawipc::{AsFd, BorrowedFd, Errno, OwnedFd};
+use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, ftruncate, memfd_create};
+use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+
+use super::roles::MESSAGES;
+use super::*;
+
+pub fn channel_handed_to_another_program_both_ways() {
+    // The other program takes the sending end, sends, and exits: this end
+    // receives everything, then "peer gone".
+    let n = name("both");
+    let listener = endpoint::listen(&n).unwrap();
+    let other = Program::start("take-sender-send-exit", &[&n]);
+    let conn = listener.accept().unwrap();
+    let mut rx = handover::give_sender(&conn, 4096).unwrap();
+    let mut buf = [0u8; 8];
+    for i in 0..MESSAGES {
+        let k = rx.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..k], &i.to_le_bytes());
+    }
+    assert_eq!(rx.recv(&mut buf), Ok(0), "the sender's program is gone");
+    other.succeeds();
+}
+
+/// A hand-over message as rawipc makes it, with any values.
+fn header(magic: &[u8; 8], version: u32, end: u32, cap: u64) -> [u8; 24] {
+    let mut h = [0u8; 24];
+    h[..8].copy_from_slice(magic);
+    h[8..12].copy_from_slice(&version.to_ne_bytes());
+    h[12..16].copy_from_slice(&end.to_ne_bytes());
+    h[16..].copy_from_slice(&cap.to_ne_bytes());
+    h
+}
+
+fn memfd(size: u64, seals: SealFlags) -> OwnedFd {
+    let fd = memfd_create("hostile", MemfdFlags::ALLOW_SEALING).unwrap();
+    ftruncate(&fd, size).unwrap();
+    if !seals.is_empty() {
+        fcntl_add_seals(&fd, seals).unwrap();
+    }
+    fd
+}
+
+fn life() -> OwnedFd {
+    let (a, _b) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    a
+}
+
+const RECEIVER: u32 = 2;
+const MAGIC: &[u8; 8] = b"rawipcch";
+const CAP: u64 = 4096;
+const SIZE: u64 = 4096 + CAP;
+
+/// Sends `msg` with `fds` and expects take_receiver to refuse it with `err`,
+/// leaving no fd and no mapping behind.
+fn refused(msg: &[u8], fds: &[BorrowedFd<'_>], err: Errno) {
+    let (a, b): (MsgSocket, MsgSocket) = msg::socketpair().unwrap();
+    let before = (fd_count(), map_count());
+    msg::send_fds(&a, msg, fds).unwrap();
+    assert_eq!(handover::take_receiver(&b).err(), Some(err));
+    assert_eq!((fd_count(), map_count()), before, "nothing leaked");
+}
+
+pub fn hostile_hand_overs_are_refused_without_leaks() {
+    let good = memfd(SIZE, SealFlags::SHRINK | SealFlags::GROW);
+    let l = life();
+    let h = header(MAGIC, 1, RECEIVER, CAP);
+    // The memory could still be shrunk.
+    let shrinkable = memfd(SIZE, SealFlags::GROW);
+    refused(&h, &[shrinkable.as_fd(), l.as_fd()], Errno::PERM);
+    let unsealed = memfd(SIZE, SealFlags::empty());
+    refused(&h, &[unsealed.as_fd(), l.as_fd()], Errno::PERM);
+    // Not memory at all.
+    let (r, _w) = rawipc::pipe::pipe().unwrap();
+    refused(&h, &[r.as_fd(), l.as_fd()], Errno::PROTO);
+    // The size does not match the stated capacity, either way.
+    let small = memfd(SIZE - 4096, SealFlags::SHRINK);
+    refused(&h, &[small.as_fd(), l.as_fd()], Errno::PROTO);
+    refused(
+        &header(MAGIC, 1, RECEIVER, CAP * 2),
+        &[good.as_fd(), l.as_fd()],
+        Errno::PROTO,
+    );
+    // Capacities no ring has.
+    for cap in [0, 1000, 512, 3 * 1024, 1 << 31, u64::MAX] {
+        refused(
+            &header(MAGIC, 1, RECEIVER, cap),
+            &[good.as_fd(), l.as_fd()],
+            Errno::PROTO,
+        );
+    }
+    // Wrong magic, version, end; a wrong length; wrong fds.
+    refused(
+        &header(b"rawipcxx", 1, RECEIVER, CAP),
+        &[good.as_fd(), l.as_fd()],
+        Errno::PROTO,
+    );
+    refused(
+        &header(MAGIC, 2, RECEIVER, CAP),
+        &[good.as_fd(), l.as_fd()],
+        Errno::PROTO,
+    );
+    refused(
+        &header(MAGIC, 1, 1, CAP),
+        &[good.as_fd(), l.as_fd()],
+        Errno::PROTO,
+    );
+    refused(&h[..20], &[good.as_fd(), l.as_fd()], Errno::PROTO);
+    refused(&h, &[good.as_fd()], Errno::PROTO);
+    refused(&h, &[], Errno::PROTO);
+    refused(&h, &[good.as_fd(), r.as_fd()], Errno::PROTO);
+    refused(&h, &[l.as_fd(), good.as_fd()], Errno::PROTO);
+    let (dgram, _d) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    refused(&h, &[good.as_fd(), dgram.as_fd()], Errno::PROTO);
+    // More fds than a hand-over has: too large, left queued.
+    let (a, b) = msg::socketpair().unwrap();
+    msg::send_fds(&a, &h, &[good.as_fd(), l.as_fd(), l.as_fd()]).unwrap();
+    assert_eq!(handover::take_receiver(&b).err(), Some(Errno::MSGSIZE));
+    assert_eq!(msg::next_sizes(&b), Ok((24, 3)));
+    // A well-formed hand-over of hostile memory is taken, and its garbage
+    // ring refused by the channel's own checks, never trusted.
+    let (a, b) = msg::socketpair().unwrap();
+    let garbage = memfd(SIZE, SealFlags::SHRINK);
+    rustix::io::write(&garbage, &[0xff; 8192]).unwrap();
+    msg::send_fds(&a, &h, &[garbage.as_fd(), l.as_fd()]).unwrap();
+    let mut rx = handover::take_receiver(&b).expect("a well-formed hand-over");
+    assert_eq!(rx.try_recv(&mut [0; 64]), Err(Errno::PROTO));
+}
+
+pub fn giver_gone_before_giving_is_epipe() {
+    let n = name("gone");
+    let listener = endpoint::listen(&n).unwrap();
+    let mut other = Program::start("connect-and-exit", &[&n]);
+    other.expect_line("ready");
+    let conn = listener.accept().unwrap();
+    assert_eq!(handover::take_sender(&conn).err(), Some(Errno::PIPE));
+    assert_eq!(handover::take_receiver(&conn).err(), Some(Errno::PIPE));
+    other.succeeds();
+    // And giving to a peer that is gone is EPIPE too.
+    let before = (fd_count(), map_count());
+    assert_eq!(
+        handover::give_receiver(&conn, 4096).err(),
+        Some(Errno::PIPE)
+    );
+    assert_eq!((fd_count(), map_count()), before);
+}
+
+/// Sends until the channel says the receiver is gone.
+fn send_until_epipe(tx: &mut rawipc::chan::Sender) {
+    for _ in 0..1_000_000 {
+        match tx.send(b"anyone there?") {
+            Ok(()) => {}
+            Err(e) => {
+                assert_eq!(e, Errno::PIPE);
+                return;
+            }
+        }
+    }
+    panic!("a million sends to a dead receiver succeeded");
+}
+
+pub fn taker_killed_before_taking_is_a_dead_peer() {
+    let n = name("killed");
+    let listener = endpoint::listen(&n).unwrap();
+    let mut other = Program::start("connect-and-hang", &[&n]);
+    other.expect_line("ready");
+    let conn = listener.accept().unwrap();
+    let mut tx = handover::give_receiver(&conn, 4096).unwrap();
+    // Its end is in flight, in the dying program's socket queue.
+    other.kill();
+    send_until_epipe(&mut tx);
+    // The same for a giver of the sending end.
+    let mut other = Program::start("connect-and-hang", &[&n]);
+    other.expect_line("ready");
+    let conn = listener.accept().unwrap();
+    let mut rx = handover::give_sender(&conn, 4096).unwrap();
+    other.kill();
+    assert_eq!(rx.recv(&mut [0; 16]), Ok(0));
+}
+
+pub fn taker_killed_after_taking_is_a_dead_peer() {
+    let n = name("taken");
+    let listener = endpoint::listen(&n).unwrap();
+    let mut other = Program::start("take-receiver-and-die", &[&n]);
+    let conn = listener.accept().unwrap();
+    let mut tx = handover::give_receiver(&conn, 4096).unwrap();
+    other.expect_line("ready");
+    let _ = other.child.wait();
+    send_until_epipe(&mut tx);
+}
+
+pub fn thousands_of_cycles_leak_no_fd_and_no_mapping() {
+    let n = name("cycles");
+    let listener = endpoint::listen(&n).unwrap();
+    let cycle = |i: u32| {
+        let client = endpoint::connect(&n).unwrap();
+        let server = listener.accept().unwrap();
+        let mut buf = [0u8; 8];
+        if i % 2 == 0 {
+            let mut tx = handover::give_receiver(&server, 4096).unwrap();
+            let mut rx = handover::take_receiver(&client).unwrap();
+            tx.send(&i.to_le_bytes()).unwrap();
+            assert_eq!(rx.recv(&mut buf), Ok(4));
+        } else {
+            let mut rx = handover::give_sender(&server, 4096).unwrap();
+            let mut tx = handover::take_sender(&client).unwrap();
+            tx.send(&i.to_le_bytes()).unwrap();
+            assert_eq!(rx.recv(&mut buf), Ok(4));
+            drop(tx);
+            assert_eq!(rx.recv(&mut buf), Ok(0));
+        }
+        assert_eq!(buf[..4], i.to_le_bytes());
+    };
+    cycle(0);
+    cycle(1);
+    let before = (fd_count(), map_count());
+    for i in 0..3000 {
+        cycle(i);
+    }
+    assert_eq!(
+        (fd_count(), map_count()),
+        before,
+        "fds and mappings after 3000 cycles"
+    );
+}
