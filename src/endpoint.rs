@@ -210,7 +210,8 @@ impl Listener {
     ///
     /// Errors: `EACCES` if the client is of a user not admitted (see the
     /// [module documentation](self)): its connection is closed and the
-    /// listener stays usable, so call `accept` again; `EAGAIN` on a
+    /// listener stays usable, so call `accept` again; `ECONNABORTED` if the
+    /// client was gone before it could be looked at (call again); `EAGAIN` on a
     /// non-blocking listener with nobody waiting; `EMFILE`/`ENFILE`.
     ///
     /// # References
@@ -224,7 +225,12 @@ impl Listener {
 /// Accepts a connection on `listener` and keeps it if `admit` admits its peer.
 fn accept_admitted(listener: BorrowedFd<'_>, own_uid: u32, admit: &Admit) -> Result<MsgSocket> {
     let conn = retry(|| accept_with(listener, SocketFlags::CLOEXEC))?;
-    let peer = peer_cred(&conn)?;
+    // A client gone before it could be looked at is refused as the kernel
+    // refuses a connection aborted before accept.
+    let peer = peer_cred(&conn).map_err(|e| match e {
+        Errno::NOTCONN => Errno::CONNABORTED,
+        e => e,
+    })?;
     if !admit.admits(own_uid, &peer) {
         return Err(Errno::ACCESS);
     }

@@ -241,3 +241,19 @@ pub fn thousands_of_cycles_leak_no_fd_and_no_mapping() {
         "fds and mappings after 3000 cycles"
     );
 }
+
+pub fn giver_killed_after_giving_is_a_dead_peer() {
+    let n = name("giver");
+    let listener = endpoint::listen(&n).unwrap();
+    let mut other = Program::start("give-receiver-send-and-die", &[&n]);
+    let conn = listener.accept().unwrap();
+    let _ = other.child.wait();
+    // The giver died after giving: its end is taken still, and what it sent
+    // arrives, then "peer gone".
+    let mut rx = handover::take_receiver(&conn).expect("take what a dead giver gave");
+    let mut buf = [0u8; 16];
+    let k = rx.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..k], b"last words");
+    assert_eq!(rx.recv(&mut buf), Ok(0));
+    let _ = other.line();
+}

@@ -55,6 +55,7 @@ fn main() -> std::process::ExitCode {
         handover::giver_gone_before_giving_is_epipe,
         handover::taker_killed_before_taking_is_a_dead_peer,
         handover::taker_killed_after_taking_is_a_dead_peer,
+        handover::giver_killed_after_giving_is_a_dead_peer,
         handover::thousands_of_cycles_leak_no_fd_and_no_mapping,
     ])
 }

@@ -55,6 +55,15 @@ pub fn run(role: &str) {
                 rustix::process::Signal::KILL,
             );
         }
+        "give-receiver-send-and-die" => {
+            let conn = endpoint::connect(&name).expect("connect");
+            let mut tx = handover::give_receiver(&conn, 4096).expect("give the receiver");
+            tx.send(b"last words").expect("send");
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+        }
         "take-sender-send-exit" => {
             let conn = endpoint::connect(&name).expect("connect");
             let mut tx = handover::take_sender(&conn).expect("take the sender");
