@@ -4,7 +4,8 @@
    _recv_fds), sealed memory (rawipc_shared_create, _open) and channel
    hand-over (rawipc_chan_give_*, _take_*), checked from C.
 
-   The other programs are this one exec'd again ("unrelated server NAME",
+   The other programs are this one exec'd again, by the path it was started
+   with ("unrelated server NAME",
    "unrelated sleeper NAME"): they share nothing with it but a name. Names
    hold the pid, so parallel runs never meet. Run as root, it also checks the
    security defaults with a real other user (65534).
@@ -55,6 +56,7 @@ static int failures;
 #define INCREMENTS 1000
 
 static char name_buf[64];
+static const char *self;        /* this program's path, to exec it again */
 
 static const char *name(const char *tag)
 {
@@ -153,7 +155,7 @@ static pid_t start(const char *role, const char *nm)
     if ((pid = fork()) == 0) {
         dup2(out[1], 1);
         dup2(in[0], 0);
-        execl("/proc/self/exe", "unrelated", role, nm, (char *) NULL);
+        execl(self, self, role, nm, (char *) NULL);
         _exit(127);
     }
     close(out[1]);
@@ -317,6 +319,11 @@ static void separate_programs(void)
     struct { rawipc_mutex m; long count; } *shared = rawipc_shared_open(memfd, &size);
     CHECK(shared != NULL && size == 4096, "map its sealed region");
     close(memfd);
+    if (shared == NULL) {
+        kill(srv, SIGKILL);
+        waitpid(srv, NULL, 0);
+        return;
+    }
     for (int i = 0; i < INCREMENTS; i++) {
         rawipc_mutex_lock(&shared->m);
         shared->count++;
@@ -463,6 +470,7 @@ static void hand_over_cycles_and_deaths(void)
 
 int main(int argc, char **argv)
 {
+    self = argv[0];
     if (argc == 3 && strcmp(argv[1], "server") == 0)
         return server(argv[2]);
     if (argc == 3 && strcmp(argv[1], "sleeper") == 0)
