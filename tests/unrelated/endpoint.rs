@@ -277,3 +277,60 @@ pub fn peer_cred_tells_who_is_there() {
     let (r, _w) = rawipc::pipe::pipe().unwrap();
     assert_eq!(endpoint::peer_cred(&r).err(), Some(Errno::NOTSOCK));
 }
+
+static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn a_signal_storm_never_surfaces_as_eintr() {
+    // SAFETY: a valid handler; no SA_RESTART, so every blocking call the
+    // signal lands in is interrupted with EINTR.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    let me = rustix::process::getpid();
+    let storm = spawn(move || {
+        loop {
+            let _ = rustix::process::kill_process(me, Signal::USR1);
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    });
+    let n = name("storm");
+    let listener = endpoint::listen(&n).unwrap();
+    let client = spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let conn = endpoint::connect(&n).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (r, w) = rawipc::pipe::pipe().unwrap();
+        conn.send_fds(b"fd", &[w.as_fd()]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut tx = handover::take_sender(&conn).unwrap();
+        tx.send(b"through the storm").unwrap();
+        drop(r);
+    });
+    let conn = listener
+        .accept()
+        .expect("accept, interrupted again and again");
+    let mut fds = [None];
+    let (k, nfds) = conn.recv_fds(&mut [0; 8], &mut fds).expect("recv_fds");
+    assert_eq!((k, nfds), (2, 1));
+    let mut rx = handover::give_sender(&conn, 4096).expect("give");
+    let mut buf = [0u8; 32];
+    let k = rx.recv(&mut buf).expect("recv on the channel");
+    assert_eq!(&buf[..k], b"through the storm");
+    expect_success(client);
+    let _ = rustix::process::kill_process(storm, Signal::KILL);
+    assert!(
+        SIGNALS.load(std::sync::atomic::Ordering::SeqCst) > 10,
+        "the storm came"
+    );
+    let _ = rawipc::process::waitpid(storm, rawipc::process::WaitOptions::empty());
+}
