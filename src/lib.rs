@@ -9,7 +9,10 @@
 //! | message passing over a socket | [`msg`] |
 //! | a mutex in shared memory that survives its holder's death | [`mutex`] |
 //! | a message channel in shared memory, at cache speed | [`chan`] |
-//! | names that unrelated processes find each other by, no file system | [`endpoint`] |
+//! | programs that did not fork from each other: a name to meet by, no file system | [`endpoint`] |
+//! | ... fds passed with a message, none lost | [`msg::send_fds`], [`msg::recv_fds`] |
+//! | ... shared memory a peer cannot shrink (a sealed memfd) | [`shm::SealedRegion`] |
+//! | ... a channel end handed over a connection | [`chan::handover`] |
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
