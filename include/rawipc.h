@@ -394,10 +394,12 @@ int rawipc_chan_give_sender(rawipc_chan *chan, int sock, size_t capacity);
  * closed.
  *
  * Returns 0, or -1 with errno set (`*chan` untouched): EPIPE (the peer is
- * gone without giving a channel), EPROTO (what came is not a hand-over of a
- * receiving end: it is taken off the queue), EPERM (its memory could still
- * be shrunk), EMSGSIZE (the next message is too large to be a hand-over; it
- * stays queued), EINVAL (`chan` NULL), EBADF/ENOTSOCK, ENOMEM, EMFILE.
+ * gone without giving a channel); EPROTO (the next message is not a
+ * hand-over of a receiving end: it stays queued, for rawipc_msg_recv; or
+ * it is one whose memory or life-line is wrong: it is taken and its fds
+ * closed); EPERM (its memory could still be shrunk); EMSGSIZE (the next
+ * message is too large to be a hand-over, or carries more than two fds; it
+ * stays queued); EINVAL (`chan` NULL); EBADF/ENOTSOCK; EMFILE; ENOMEM.
  *
  * # Safety
  * As rawipc_chan_give_receiver.

@@ -16,6 +16,7 @@ use rustix::net::{
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
 
 mod fds;
+pub(crate) use fds::recv_fds_if;
 pub use fds::{MAX_FDS, next_sizes, recv_fds, send_fds};
 
 /// One end of a message socket pair; closed on drop.

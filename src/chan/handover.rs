@@ -133,11 +133,13 @@ pub fn give_sender(sock: impl AsFd, capacity: usize) -> Result<Receiver> {
 /// Takes the receiving end of a channel given over `sock` with
 /// [`give_receiver`], waiting for it.
 ///
-/// Errors: `EPIPE` if the peer is gone without giving one; `EPROTO` if what
-/// came is not a valid hand-over of a receiving end (it is taken off the
-/// queue and its fds closed); `EPERM` if its memory could still be shrunk;
-/// `EMSGSIZE` if the next message is larger than a hand-over (left queued);
-/// `ENOMEM`, `EMFILE`.
+/// Errors: `EPIPE` if the peer is gone without giving one; `EPROTO` if the
+/// next message is not a hand-over of a receiving end (it is left queued,
+/// for [`msg::recv`] or [`msg::recv_fds`]), or is one whose memory or
+/// life-line is not what it must be (it is taken and its fds closed);
+/// `EPERM` if its memory could still be shrunk (taken, closed); `EMSGSIZE`
+/// if the next message is larger than a hand-over or carries more than two
+/// fds (left queued); `EMFILE` (left queued); `ENOMEM`.
 pub fn take_receiver(sock: impl AsFd) -> Result<Receiver> {
     let (ring, life) = take(sock, End::Receiver)?;
     Ok(Receiver::new(ring, life))
@@ -150,34 +152,37 @@ pub fn take_sender(sock: impl AsFd) -> Result<Sender> {
     Ok(Sender::new(ring, life))
 }
 
-/// Receives a hand-over of `end` and checks everything in it.
-fn take(sock: impl AsFd, end: End) -> Result<(Ring, OwnedFd)> {
-    let mut buf = [0u8; 64];
-    let mut fds = [None, None];
-    let (len, n) = match msg::recv_fds(sock, &mut buf, &mut fds) {
-        // A message (or a list of fds) too large to be a hand-over.
-        Err(Errno::MSGSIZE) => return Err(Errno::MSGSIZE),
-        other => other?,
-    };
-    if len == 0 && n == 0 {
-        return Err(Errno::PIPE);
-    }
-    let [Some(memfd), Some(life)] = fds else {
-        return Err(Errno::PROTO);
-    };
-    if len != HEADER || buf[..8] != MAGIC[..] {
+/// Whether `msg` with `nfds` fds is a hand-over of `end`, and its capacity.
+fn parse(msg: &[u8], nfds: usize, end: End) -> Result<usize> {
+    if msg.len() != HEADER || nfds != 2 || msg[..8] != MAGIC[..] {
         return Err(Errno::PROTO);
     }
-    let word = |at: usize| u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
+    let word = |at: usize| u32::from_ne_bytes([msg[at], msg[at + 1], msg[at + 2], msg[at + 3]]);
     if word(8) != VERSION || word(12) != end as u32 {
         return Err(Errno::PROTO);
     }
     let mut cap = [0u8; 8];
-    cap.copy_from_slice(&buf[16..24]);
-    let cap = u64::from_ne_bytes(cap);
-    let cap = match usize::try_from(cap) {
-        Ok(cap) if cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) => cap,
-        _ => return Err(Errno::PROTO),
+    cap.copy_from_slice(&msg[16..24]);
+    match usize::try_from(u64::from_ne_bytes(cap)) {
+        Ok(cap) if cap.is_power_of_two() && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) => Ok(cap),
+        _ => Err(Errno::PROTO),
+    }
+}
+
+/// Receives a hand-over of `end` and checks everything in it.
+fn take(sock: impl AsFd, end: End) -> Result<(Ring, OwnedFd)> {
+    let mut buf = [0u8; HEADER];
+    let mut fds = [None, None];
+    // A message that is not a hand-over of this end stays queued.
+    let (len, n) = msg::recv_fds_if(sock.as_fd(), &mut buf, &mut fds, |msg, nfds| {
+        parse(msg, nfds, end).map(drop)
+    })?;
+    if len == 0 && n == 0 {
+        return Err(Errno::PIPE);
+    }
+    let cap = parse(&buf[..len], n, end)?;
+    let [Some(memfd), Some(life)] = fds else {
+        return Err(Errno::PROTO);
     };
     // The memory: sealed so that it never shrinks, and exactly a ring's size
     // (checked before mapping, so a huge one is never mapped).

@@ -67,10 +67,20 @@ pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usi
 /// Errors: `EMFILE` if this process could not hold copies of all its fds
 /// (the message stays queued).
 fn peek(fd: BorrowedFd<'_>, copies: &mut [Option<OwnedFd>; MAX_FDS]) -> Result<(usize, usize)> {
+    peek_into(fd, &mut [], copies)
+}
+
+/// As [`peek`], also copying the message's first bytes into `data`.
+fn peek_into(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+) -> Result<(usize, usize)> {
     let mut space = [MaybeUninit::<u8>::uninit(); CONTROL];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
-    let got = retry_reset(|| recvmsg(fd, &mut [], &mut control, flags))?;
+    let mut iov = [IoSliceMut::new(data)];
+    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut control, flags))?;
     let mut n = 0;
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(received) = message {
@@ -162,6 +172,44 @@ pub fn recv_fds(
     let got = retry_reset(|| recvmsg(fd, &mut iov, &mut none, RecvFlags::TRUNC))?;
     if got.bytes != len {
         // Another receiver took the message looked at: this is another one.
+        return Err(Errno::MSGSIZE);
+    }
+    for (slot, copy) in fds.iter_mut().zip(copies.iter_mut().take(n)) {
+        *slot = copy.take();
+    }
+    Ok((len, n))
+}
+
+/// As [`recv_fds`], but takes the message only if `accept` accepts its bytes
+/// and its number of fds (looked at in place, before anything is taken);
+/// otherwise fails with `accept`'s error and leaves it queued, whole. For
+/// protocols on top of fd passing (a channel hand-over), so that a message
+/// that is not theirs is never lost.
+pub(crate) fn recv_fds_if(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut [Option<OwnedFd>],
+    accept: impl FnOnce(&[u8], usize) -> Result<()>,
+) -> Result<(usize, usize)> {
+    let mut copies = [const { None }; MAX_FDS];
+    let (len, n) = loop {
+        let (len, n) = peek_into(fd, buf, &mut copies)?;
+        if len > 0 || n > 0 {
+            break (len, n);
+        }
+        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
+            return Ok((0, 0));
+        }
+        retry_reset(|| rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    };
+    if len > buf.len() || n > fds.len() {
+        return Err(Errno::MSGSIZE);
+    }
+    accept(&buf[..len], n)?;
+    // Its bytes are in `buf` and its fds in `copies`: take it off the queue.
+    let mut none = RecvAncillaryBuffer::new(&mut []);
+    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, RecvFlags::TRUNC))?;
+    if got.bytes != len {
         return Err(Errno::MSGSIZE);
     }
     for (slot, copy) in fds.iter_mut().zip(copies.iter_mut().take(n)) {

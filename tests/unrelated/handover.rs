@@ -135,6 +135,20 @@ pub fn hostile_hand_overs_are_refused_without_leaks() {
     msg::send_fds(&a, &h, &[good.as_fd(), l.as_fd(), l.as_fd()]).unwrap();
     assert_eq!(handover::take_receiver(&b).err(), Some(Errno::MSGSIZE));
     assert_eq!(msg::next_sizes(&b), Ok((24, 3)));
+    // A message that is no hand-over stays queued, whole, with its fds.
+    let (a, b) = msg::socketpair().unwrap();
+    msg::send(&a, b"not a hand-over").unwrap();
+    msg::send_fds(&a, b"nor this", &[l.as_fd()]).unwrap();
+    assert_eq!(handover::take_receiver(&b).err(), Some(Errno::PROTO));
+    let mut buf = [0u8; 32];
+    assert_eq!(msg::recv(&b, &mut buf), Ok(15));
+    assert_eq!(handover::take_sender(&b).err(), Some(Errno::PROTO));
+    let mut fds = [None];
+    assert_eq!(msg::recv_fds(&b, &mut buf, &mut fds), Ok((8, 1)));
+    // ... and a hand-over of the other end too.
+    let _tx = handover::give_sender(&a, 4096).unwrap();
+    assert_eq!(handover::take_receiver(&b).err(), Some(Errno::PROTO));
+    let _tx = handover::take_sender(&b).expect("the hand-over, still there");
     // A well-formed hand-over of hostile memory is taken, and its garbage
     // ring refused by the channel's own checks, never trusted.
     let (a, b) = msg::socketpair().unwrap();
