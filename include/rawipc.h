@@ -546,7 +546,8 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
  * Returns the message's length; 0 when the peer is gone (every message it
  * sent has been received). On error returns -1 with errno set: EMSGSIZE if
  * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
- * receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
+ * receive it into a larger buffer) or carries file descriptors (it stays
+ * queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf` NULL with `cap` > 0),
  * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
  *
  * # Safety
@@ -557,7 +558,9 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
 /**
  * Returns the size of the next message on `fd` without receiving it,
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
- * set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * set: EMSGSIZE if the message carries file descriptors (it stays queued:
+ * rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
+ * ENOTSOCK, EAGAIN (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
 

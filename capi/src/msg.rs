@@ -52,7 +52,8 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
 /// Returns the message's length; 0 when the peer is gone (every message it
 /// sent has been received). On error returns -1 with errno set: EMSGSIZE if
 /// the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
-/// receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
+/// receive it into a larger buffer) or carries file descriptors (it stays
+/// queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf` NULL with `cap` > 0),
 /// EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
 ///
 /// # Safety
@@ -69,7 +70,9 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
 
 /// Returns the size of the next message on `fd` without receiving it,
 /// waiting for one; 0 when the peer is gone. On error returns -1 with errno
-/// set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// set: EMSGSIZE if the message carries file descriptors (it stays queued:
+/// rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
+/// ENOTSOCK, EAGAIN (non-blocking, none).
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_msg_size(fd: c_int) -> ssize_t {
     match borrow_fd(fd).and_then(msg::next_size) {

@@ -101,6 +101,27 @@ fn peek_into(
     Ok((got.bytes, n))
 }
 
+/// Whether the next message, whose control data did not fit a peek with no
+/// room for any (`MSG_CTRUNC`), carries fds. Fds are the only control data
+/// a unix socket receives unless it asks for credentials (`SO_PASSCRED`);
+/// then a peek with room for the credentials, which come first, and none for
+/// fds tells, again installing nothing.
+pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
+    if !rustix::net::sockopt::socket_passcred(fd)? {
+        return Ok(true);
+    }
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
+    let got = retry_reset(|| recvmsg(fd, &mut [], &mut control, flags))?;
+    // Copies of fds that did fit (had the option just been turned off) are
+    // closed as they are dropped.
+    let copies = control
+        .drain()
+        .any(|m| matches!(m, RecvAncillaryMessage::ScmRights(_)));
+    Ok(got.flags.contains(ReturnFlags::CTRUNC) || copies)
+}
+
 /// The length of the next message and the number of fds it carries, waiting
 /// for one, without taking it; `(0, 0)` when the peer is gone.
 ///

@@ -240,6 +240,10 @@ static void fds_lose_nothing(void)
           "recv_fds(room for 2 of 3 fds) -> EMSGSIZE");
     CHECK(n == 3, "... and *nfds says it carries 3");
     CHECK(fd_count() == before, "... and no fd is left open by the attempt");
+    FAILS(rawipc_msg_recv(sv[1], buf, sizeof buf), EMSGSIZE,
+          "a plain rawipc_msg_recv of a message with fds -> EMSGSIZE");
+    FAILS(rawipc_msg_size(sv[1]), EMSGSIZE, "rawipc_msg_size of a message with fds -> EMSGSIZE");
+    CHECK(fd_count() == before, "... and neither installs nor closes an fd");
     n = 3;
     FAILS(rawipc_msg_recv_fds(sv[1], buf, 2, got, &n), EMSGSIZE, "recv_fds(2-byte buffer) -> EMSGSIZE");
     FAILS(rawipc_msg_recv_fds(sv[1], buf, sizeof buf, got, NULL), EFAULT, "recv_fds(nfds NULL) -> EFAULT");

@@ -163,3 +163,72 @@ pub fn bad_sends_are_refused() {
     assert_eq!(msg::send_fds(&r, b"x", &[]), Err(Errno::NOTSOCK));
     assert_eq!(msg::recv_fds(&r, &mut [0; 4], &mut []), Err(Errno::NOTSOCK));
 }
+
+/// Sends `msg` with `fds` as another program might: with no rawipc check
+/// (an empty message is allowed).
+fn raw_send_fds(sock: &MsgSocket, msg: &[u8], fds: &[BorrowedFd<'_>]) {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    let mut space = [std::mem::MaybeUninit::uninit(); 64];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    assert!(control.push(SendAncillaryMessage::ScmRights(fds)));
+    let iov = [rustix::io::IoSlice::new(msg)];
+    assert_eq!(
+        sendmsg(sock, &iov, &mut control, SendFlags::empty()),
+        Ok(msg.len())
+    );
+}
+
+pub fn a_plain_receive_leaves_fds_queued() {
+    let (a, b) = pair();
+    let (rs, ws) = pipes(2);
+    a.send_fds(b"two", &borrowed(&ws)).unwrap();
+    // An empty message with an fd, which rawipc never sends but another
+    // program may: it is no "peer gone" to be skipped, and its fd stays.
+    raw_send_fds(&a, b"", &[ws[0].as_fd()]);
+    drop(ws);
+    let before = fd_count();
+    let mut buf = [0u8; 16];
+    for _ in 0..2 {
+        // Room for the bytes but none for fds: refused, nothing installed
+        // and nothing closed by the kernel.
+        assert_eq!(msg::next_size(&b), Err(Errno::MSGSIZE));
+        assert_eq!(b.recv(&mut buf), Err(Errno::MSGSIZE));
+        assert_eq!(buf, [0u8; 16], "the buffer is not written");
+        assert_eq!(fd_count(), before, "no fd installed");
+    }
+    assert_eq!(msg::next_sizes(&b), Ok((3, 2)));
+    let mut fds: [Option<OwnedFd>; 2] = Default::default();
+    assert_eq!(b.recv_fds(&mut buf, &mut fds), Ok((3, 2)));
+    for (i, (r, w)) in rs.iter().zip(&fds).enumerate() {
+        same_pipe(r, w.as_ref().unwrap(), i as u8);
+    }
+    // The empty message with its fd, then a plain one behind it.
+    a.send(b"plain").unwrap();
+    assert_eq!(msg::next_size(&b), Err(Errno::MSGSIZE));
+    assert_eq!(b.recv(&mut buf), Err(Errno::MSGSIZE));
+    let mut one: [Option<OwnedFd>; 1] = Default::default();
+    assert_eq!(b.recv_fds(&mut buf, &mut one), Ok((0, 1)));
+    same_pipe(&rs[0], one[0].as_ref().unwrap(), 7);
+    assert_eq!(b.recv(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"plain");
+}
+
+pub fn a_plain_receive_with_credentials_on_still_works() {
+    // SO_PASSCRED makes every message carry credentials: they are no fds,
+    // and a plain receive takes such a message as usual.
+    let (a, b) = pair();
+    rustix::net::sockopt::set_socket_passcred(&b, true).unwrap();
+    let (r, w) = rawipc::pipe::pipe().unwrap();
+    a.send(b"creds").unwrap();
+    a.send_fds(b"fd", &[w.as_fd()]).unwrap();
+    drop(w);
+    let mut buf = [0u8; 16];
+    assert_eq!(msg::next_size(&b), Ok(5));
+    assert_eq!(b.recv(&mut buf), Ok(5));
+    let before = fd_count();
+    assert_eq!(b.recv(&mut buf), Err(Errno::MSGSIZE));
+    assert_eq!(fd_count(), before, "no fd installed");
+    let mut fds: [Option<OwnedFd>; 1] = Default::default();
+    assert_eq!(b.recv_fds(&mut buf, &mut fds), Ok((2, 1)));
+    same_pipe(&r, fds[0].as_ref().unwrap(), 1);
+}

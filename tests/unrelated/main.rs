@@ -46,6 +46,8 @@ fn main() -> std::process::ExitCode {
         fds::out_of_fds_loses_nothing,
         fds::peer_gone_after_messages_with_fds,
         fds::bad_sends_are_refused,
+        fds::a_plain_receive_leaves_fds_queued,
+        fds::a_plain_receive_with_credentials_on_still_works,
         memfd::sealed_region_is_shared_by_fd,
         memfd::created_region_cannot_be_resized_or_unsealed,
         memfd::shrinkable_or_foreign_fds_are_refused,
