@@ -40,7 +40,7 @@
 
 use rustix::net::{
     AddressFamily, SocketAddrUnix, SocketFlags, SocketType, accept_with, bind,
-    connect as raw_connect, listen as raw_listen, socket_with, sockopt,
+    connect as raw_connect, listen as raw_listen, socket_with,
 };
 use rustix::process::geteuid;
 
@@ -81,14 +81,14 @@ pub struct Cred {
 #[doc(alias = "SO_PEERCRED")]
 pub fn peer_cred(fd: impl AsFd) -> Result<Cred> {
     let fd = fd.as_fd();
-    // On a socket that is not connected the kernel reports pid 0, which
-    // rustix's `Pid` cannot hold: ask for the peer first (ENOTCONN).
+    // On a socket that is not connected the kernel reports no error, but
+    // pid 0 and uid and gid -1: ask for the peer first (ENOTCONN).
     rustix::net::getpeername(fd)?;
-    let c = sockopt::socket_peercred(fd)?;
+    let [pid, uid, gid] = crate::sys::peer_cred(fd)?;
     Ok(Cred {
-        pid: c.pid.as_raw_nonzero().get(),
-        uid: c.uid.as_raw(),
-        gid: c.gid.as_raw(),
+        pid: pid as i32,
+        uid,
+        gid,
     })
 }
 

@@ -16,7 +16,8 @@
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
-//! that has a libc must be libc's (see below). The library never allocates,
+//! that has a libc must be libc's (see below), and `SO_PEERCRED`, whose pid
+//! may be 0 (a peer in another pid namespace), which rustix's type cannot hold. The library never allocates,
 //! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.

@@ -1,5 +1,7 @@
-//! The few calls that rustix does not expose: `fork`, `_exit` and the thread's
-//! signal mask (to keep a write to a closed pipe from raising `SIGPIPE`).
+//! The few calls that rustix does not expose: `fork`, `_exit`, the thread's
+//! signal mask (to keep a write to a closed pipe from raising `SIGPIPE`), and
+//! `SO_PEERCRED` read into plain integers (rustix's `UCred` cannot hold the
+//! pid 0 the kernel reports for a peer in another pid namespace).
 //!
 //! In a process that has libc (every C program, every std Rust program) they go
 //! through libc's own functions: libc's `fork` runs the `pthread_atfork`
@@ -16,9 +18,10 @@ const SIG_UNBLOCK: i32 = 1;
 
 #[cfg(not(feature = "freestanding"))]
 mod imp {
-    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT};
+    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT, SO_PEERCRED, SOL_SOCKET};
     use core::ffi::c_int;
     use core::ptr;
+    use rustix::fd::{AsRawFd, BorrowedFd};
 
     /// libc's `sigset_t`: 1024 bits on glibc and musl, the kernel's 64 first.
     #[repr(C)]
@@ -31,6 +34,13 @@ mod imp {
     }
 
     unsafe extern "C" {
+        fn getsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *mut core::ffi::c_void,
+            len: *mut u32,
+        ) -> c_int;
         fn fork() -> c_int;
         fn _exit(status: c_int) -> !;
         fn __errno_location() -> *mut c_int;
@@ -57,6 +67,25 @@ mod imp {
         match unsafe { fork() } {
             -1 => Err(last_errno()),
             pid => Ok(pid),
+        }
+    }
+
+    pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<[u32; 3], Errno> {
+        let mut cred = [0u32; 3];
+        let mut len = size_of_val(&cred) as u32;
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        let ret = unsafe {
+            getsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                SO_PEERCRED,
+                cred.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        match ret {
+            0 => Ok(cred),
+            _ => Err(last_errno()),
         }
     }
 
@@ -100,8 +129,9 @@ mod imp {
 
 #[cfg(feature = "freestanding")]
 mod imp {
-    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT};
+    use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT, SO_PEERCRED, SOL_SOCKET};
     use core::ptr;
+    use rustix::fd::{AsRawFd, BorrowedFd};
 
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     compile_error!(
@@ -112,6 +142,7 @@ mod imp {
     #[cfg(target_arch = "x86_64")]
     mod nr {
         pub(super) const CLONE: usize = 56;
+        pub(super) const GETSOCKOPT: usize = 55;
         pub(super) const EXIT_GROUP: usize = 231;
         pub(super) const RT_SIGPROCMASK: usize = 14;
         pub(super) const RT_SIGTIMEDWAIT: usize = 128;
@@ -120,34 +151,45 @@ mod imp {
     #[cfg(target_arch = "aarch64")]
     mod nr {
         pub(super) const CLONE: usize = 220;
+        pub(super) const GETSOCKOPT: usize = 209;
         pub(super) const EXIT_GROUP: usize = 94;
         pub(super) const RT_SIGPROCMASK: usize = 135;
         pub(super) const RT_SIGTIMEDWAIT: usize = 137;
         pub(super) const RT_SIGPENDING: usize = 136;
     }
 
-    /// A Linux system call with up to four arguments; returns the kernel's
+    /// A Linux system call with up to five arguments; returns the kernel's
     /// result (`-errno` on failure).
     ///
     /// # Safety
     /// The call's arguments must be valid for the call `n`.
     #[inline]
-    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+    unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
         let ret: isize;
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the x86_64 syscall convention; rcx and r11 are clobbered.
         unsafe {
             core::arch::asm!("syscall", inlateout("rax") n as isize => ret,
-                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
                 lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: the aarch64 syscall convention (number in x8, `svc 0`).
         unsafe {
             core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret,
-                in("x1") b, in("x2") c, in("x3") d, options(nostack));
+                in("x1") b, in("x2") c, in("x3") d, in("x4") e, options(nostack));
         }
         ret
+    }
+
+    /// [`syscall5`] with four arguments.
+    ///
+    /// # Safety
+    /// As [`syscall5`].
+    #[inline]
+    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+        // SAFETY: the caller's promise; the fifth argument is unused.
+        unsafe { syscall5(n, a, b, c, d, 0) }
     }
 
     fn result(ret: isize) -> Result<usize, Errno> {
@@ -167,6 +209,23 @@ mod imp {
         // SAFETY: with a null stack the child continues on a copy of ours,
         // exactly like fork(2); no pointer argument is passed.
         result(unsafe { syscall4(nr::CLONE, SIGCHLD, 0, 0, 0) }).map(|pid| pid as i32)
+    }
+
+    pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<[u32; 3], Errno> {
+        let mut cred = [0u32; 3];
+        let mut len = size_of_val(&cred) as u32;
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        let ret = unsafe {
+            syscall5(
+                nr::GETSOCKOPT,
+                fd.as_raw_fd() as usize,
+                SOL_SOCKET as usize,
+                SO_PEERCRED as usize,
+                cred.as_mut_ptr() as usize,
+                ptr::from_mut(&mut len) as usize,
+            )
+        };
+        result(ret).map(|_| cred)
     }
 
     pub(crate) fn exit(status: i32) -> ! {
@@ -222,6 +281,29 @@ mod imp {
     }
 }
 
+#[cfg(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))]
+const SOL_SOCKET: i32 = 0xffff;
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64")))]
+const SOL_SOCKET: i32 = 1;
+#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+const SO_PEERCRED: i32 = 21;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PEERCRED: i32 = 18;
+#[cfg(target_arch = "sparc64")]
+const SO_PEERCRED: i32 = 0x40;
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc64"
+)))]
+const SO_PEERCRED: i32 = 17;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
+/// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
+pub(crate) use imp::peer_cred;
+
 pub(crate) use imp::{exit, raw_fork};
 
 /// Runs `op` (a write) with SIGPIPE blocked for this thread, so that a write
@@ -243,4 +325,27 @@ pub(crate) fn without_sigpipe<T>(op: impl FnOnce() -> Result<T, Errno>) -> Resul
         imp::unblock_sigpipe();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::fd::AsFd;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+
+    #[test]
+    fn peer_cred_of_a_socket_pair_is_this_process() {
+        let (a, _b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let [pid, uid, gid] = super::peer_cred(a.as_fd()).unwrap();
+        assert_eq!(pid, rustix::process::getpid().as_raw_nonzero().get() as u32);
+        assert_eq!(uid, rustix::process::geteuid().as_raw());
+        assert_eq!(gid, rustix::process::getegid().as_raw());
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(super::peer_cred(r.as_fd()), Err(rustix::io::Errno::NOTSOCK));
+    }
 }

@@ -334,3 +334,48 @@ pub fn a_signal_storm_never_surfaces_as_eintr() {
     );
     let _ = rawipc::process::waitpid(storm, rawipc::process::WaitOptions::empty());
 }
+
+/// Runs `f` in a grandchild that is pid 1 of a new pid namespace, in which
+/// this process has no pid; returns whether it could (root only).
+fn in_new_pid_namespace(f: impl FnOnce()) -> bool {
+    if !is_root() {
+        eprintln!("skipped: a new pid namespace needs root");
+        return false;
+    }
+    let child = spawn(move || {
+        // SAFETY: a plain system call in a single-threaded child.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare");
+        let inner = spawn(move || {
+            assert_eq!(rustix::process::getpid().as_raw_nonzero().get(), 1);
+            f()
+        });
+        expect_success(inner);
+    });
+    expect_success(child);
+    true
+}
+
+pub fn peer_cred_of_a_peer_in_another_pid_namespace_is_pid_0() {
+    // The kernel reports pid 0 for a peer whose pid is not visible here.
+    let (_a, b) = rawipc::msg::socketpair().unwrap();
+    let n = name("pidns");
+    let l = endpoint::listen(&n).unwrap();
+    let me = rustix::process::geteuid().as_raw();
+    let inner_name = n.clone();
+    let ran = in_new_pid_namespace(move || {
+        let c = endpoint::peer_cred(&b).expect("peer_cred");
+        assert_eq!((c.pid, c.uid), (0, me));
+        // connect looks at the listener's credentials: pid 0 too.
+        let conn = endpoint::connect(&inner_name).expect("connect");
+        assert_eq!(endpoint::peer_cred(&conn).map(|c| c.pid), Ok(0));
+        conn.send(b"hi").unwrap();
+    });
+    if ran {
+        let s = l.accept().expect("the client from the pid namespace");
+        assert!(
+            endpoint::peer_cred(&s).unwrap().pid > 1,
+            "its pid as seen here"
+        );
+        assert_eq!(s.recv(&mut [0; 4]), Ok(2));
+    }
+}

@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
         endpoint::client_trusts_another_server_uid_when_told,
         endpoint::killed_server_name_is_free_at_once,
         endpoint::peer_cred_tells_who_is_there,
+        endpoint::peer_cred_of_a_peer_in_another_pid_namespace_is_pid_0,
         endpoint::a_signal_storm_never_surfaces_as_eintr,
         fds::fds_travel_and_arrive_close_on_exec,
         fds::too_many_fds_for_the_room_loses_nothing,
