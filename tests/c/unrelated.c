@@ -472,6 +472,44 @@ static void hand_over_cycles_and_deaths(void)
     close(l);
 }
 
+/* Every pointer rawipc's own calls take: NULL is an error, never a crash,
+   and nothing is written or lost. */
+static void null_pointers(void)
+{
+    int sv[2], fd = -7, p[2];
+    size_t n = 0;
+    char buf[8];
+
+    FAILS(rawipc_connect_uid(NULL, 0), EFAULT, "connect_uid(NULL) -> EFAULT");
+    FAILS(rawipc_chan_give_receiver(NULL, 0, 4096), EINVAL, "give_receiver(NULL) -> EINVAL");
+    FAILS(rawipc_chan_give_sender(NULL, 0, 4096), EINVAL, "give_sender(NULL) -> EINVAL");
+    FAILS(rawipc_chan_take_receiver(NULL, 0), EINVAL, "take_receiver(NULL) -> EINVAL");
+    FAILS(rawipc_shared_create((size_t) -1, &fd), ENOMEM, "shared_create(SIZE_MAX) -> ENOMEM");
+    CHECK(fd == -7, "... and *fd is untouched");
+    FAILS(rawipc_shared_create(0, &fd), EINVAL, "shared_create(0) -> EINVAL");
+    FAILS(rawipc_shared_open(-1, &n), EBADF, "shared_open(-1) -> EBADF");
+    if (rawipc_msg_socketpair(sv) != 0 || pipe(p) != 0)
+        return;
+    FAILS(rawipc_msg_send_fds(sv[0], NULL, 3, p, 1), EFAULT, "send_fds(buf NULL) -> EFAULT");
+    FAILS(rawipc_msg_send_fds(sv[0], "x", 1, p, (size_t) -1), EINVAL, "send_fds(nfds SIZE_MAX) -> EINVAL");
+    CHECK(rawipc_msg_send_fds(sv[0], "x", 1, NULL, 0) == 1, "send_fds(fds NULL, nfds 0) sends");
+    CHECK(rawipc_msg_send_fds(sv[0], "y", 1, p, 1) == 1, "send_fds(one fd)");
+    n = 0;
+    CHECK(rawipc_msg_recv_fds(sv[1], buf, sizeof buf, NULL, &n) == 1 && n == 0,
+          "recv_fds(fds NULL, *nfds 0) of a message without fds");
+    n = 1;
+    FAILS(rawipc_msg_recv_fds(sv[1], NULL, 8, &fd, &n), EFAULT, "recv_fds(buf NULL) -> EFAULT");
+    FAILS(rawipc_msg_recv(sv[1], NULL, 8), EFAULT, "msg_recv(buf NULL) -> EFAULT");
+    n = 1;
+    CHECK(rawipc_msg_recv_fds(sv[1], buf, sizeof buf, &fd, &n) == 1 && n == 1 && buf[0] == 'y',
+          "... the message and its fd are still there");
+    close(fd);
+    close(sv[0]);
+    close(sv[1]);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     self = argv[0];
@@ -480,6 +518,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "sleeper") == 0)
         return sleeper(argv[2]);
     endpoint_bad_input();
+    null_pointers();
     fds_lose_nothing();
     sealed_memory();
     separate_programs();
