@@ -570,10 +570,10 @@ pub unsafe extern "C" fn rawipc_chan_give_sender(
 /// socket `sock` by rawipc_chan_give_receiver, waiting for it, and makes
 /// `*chan` that end (as after rawipc_chan_receiver).
 ///
-/// Nothing received is trusted: the memory must be a memfd sealed against
-/// shrinking, exactly as large as a ring of the stated size, which must be a
-/// power of two between 1024 and 2^30; anything else is refused, its fds
-/// closed.
+/// Nothing received is trusted: the memory must be a writable memfd sealed
+/// against shrinking, exactly as large as a ring of the stated size, which
+/// must be a power of two between 1024 and 2^30, and the life-line a
+/// connected unix stream socket; anything else is refused, its fds closed.
 ///
 /// Returns 0, or -1 with errno set (`*chan` untouched): EPIPE (the peer is
 /// gone without giving a channel); EPROTO (the next message is not a

@@ -38,9 +38,10 @@
 //!
 //! # Trust
 //! The taker trusts nothing it receives: the memory must be a memfd that can
-//! never shrink, and exactly as large as a ring of the stated size, itself a
-//! power of two within [`MIN_CAPACITY`]..=[`MAX_CAPACITY`]; the life-line must
-//! be a unix stream socket. The ring's size is kept in private memory from
+//! never shrink, writable, and exactly as large as a ring of the stated size,
+//! itself a power of two within [`MIN_CAPACITY`]..=[`MAX_CAPACITY`]; the
+//! life-line must be a connected unix stream socket (a listening one would
+//! never report the giver's death). The ring's size is kept in private memory from
 //! then on, and the ring's contents are checked as for any channel.
 //!
 //! # A peer that dies
@@ -50,7 +51,7 @@
 //!   gone (`EPIPE` on a send, 0 on a receive), as for a peer that took it
 //!   and died.
 
-use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair, sockopt};
+use rustix::net::{AddressFamily, SocketFlags, SocketType, getpeername, socketpair, sockopt};
 
 use super::ring::Ring;
 use super::{Channel, MAX_CAPACITY, MIN_CAPACITY, Receiver, Sender};
@@ -136,7 +137,9 @@ pub fn give_sender(sock: impl AsFd, capacity: usize) -> Result<Receiver> {
 /// Errors: `EPIPE` if the peer is gone without giving one; `EPROTO` if the
 /// next message is not a hand-over of a receiving end (it is left queued,
 /// for [`msg::recv`] or [`msg::recv_fds`]), or is one whose memory or
-/// life-line is not what it must be (it is taken and its fds closed);
+/// life-line is not what it must be (memory of another size, or that this
+/// side cannot write; a life-line that is no connected unix stream socket:
+/// it is taken and its fds closed);
 /// `EPERM` if its memory could still be shrunk (taken, closed); `EMSGSIZE`
 /// if the next message is larger than a hand-over or carries more than two
 /// fds (left queued); `EMFILE` (left queued); `ENOMEM`.
@@ -194,13 +197,20 @@ fn take(sock: impl AsFd, end: End) -> Result<(Ring, OwnedFd)> {
     if size != Ring::region_len(cap) {
         return Err(Errno::PROTO);
     }
-    // The life-line: a unix stream socket (its peer's end is the giver's).
+    // The life-line: a connected unix stream socket (its peer's end is the
+    // giver's). A listening one would never tell that the giver died.
     let is_life_line = matches!(sockopt::socket_type(&life), Ok(SocketType::STREAM))
-        && matches!(sockopt::socket_domain(&life), Ok(AddressFamily::UNIX));
+        && matches!(sockopt::socket_domain(&life), Ok(AddressFamily::UNIX))
+        && getpeername(&life).is_ok();
     if !is_life_line {
         return Err(Errno::PROTO);
     }
-    let region = map_checked(memfd.as_fd(), size)?;
+    // Memory this side cannot write (sealed against writing, or open
+    // read-only) is no ring either.
+    let region = map_checked(memfd.as_fd(), size).map_err(|e| match e {
+        Errno::PERM | Errno::ACCESS => Errno::PROTO,
+        e => e,
+    })?;
     let ring = Ring::new(region, cap).map_err(|_| Errno::PROTO)?;
     Ok((ring, life))
 }

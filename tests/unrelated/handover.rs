@@ -271,3 +271,59 @@ pub fn giver_killed_after_giving_is_a_dead_peer() {
     assert_eq!(rx.recv(&mut buf), Ok(0));
     let _ = other.line();
 }
+
+pub fn hostile_life_lines_and_unwritable_memory_are_refused() {
+    let good = memfd(SIZE, SealFlags::SHRINK | SealFlags::GROW);
+    let h = header(MAGIC, 1, RECEIVER, CAP);
+    // A listening socket never reports its "peer" gone: with it as the
+    // life-line, a receiver would wait for ever once the giver died.
+    let listening = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr =
+        rustix::net::SocketAddrUnix::new_abstract_name(name("life-listener").as_bytes()).unwrap();
+    rustix::net::bind(&listening, &addr).unwrap();
+    rustix::net::listen(&listening, 1).unwrap();
+    refused(&h, &[good.as_fd(), listening.as_fd()], Errno::PROTO);
+    // Nor one never connected, nor a TCP socket.
+    let unconnected = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    refused(&h, &[good.as_fd(), unconnected.as_fd()], Errno::PROTO);
+    let tcp = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    refused(&h, &[good.as_fd(), tcp.as_fd()], Errno::PROTO);
+    // Memory this side cannot write: sealed against writing (now or for
+    // mappings to come), or opened read-only.
+    let (l, _peer) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    for seal in [SealFlags::WRITE, SealFlags::FUTURE_WRITE] {
+        let sealed = memfd(SIZE, SealFlags::SHRINK | seal);
+        refused(&h, &[sealed.as_fd(), l.as_fd()], Errno::PROTO);
+    }
+    let path = format!("/proc/self/fd/{}", rawipc::AsRawFd::as_raw_fd(&good));
+    let read_only: OwnedFd = std::fs::File::open(path).unwrap().into();
+    refused(&h, &[read_only.as_fd(), l.as_fd()], Errno::PROTO);
+    // The same memory, writable, with a live life-line: taken.
+    let (a, b) = msg::socketpair().unwrap();
+    msg::send_fds(&a, &h, &[good.as_fd(), l.as_fd()]).unwrap();
+    assert!(handover::take_receiver(&b).is_ok());
+}
