@@ -327,3 +327,129 @@ pub fn hostile_life_lines_and_unwritable_memory_are_refused() {
     msg::send_fds(&a, &h, &[good.as_fd(), l.as_fd()]).unwrap();
     assert!(handover::take_receiver(&b).is_ok());
 }
+
+/// Lets this (forked) process open no more fd (`more` 0) or one more (1);
+/// returns the limit to restore.
+fn limit_fds_to(more: u64) -> rustix::process::Rlimit {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // The limit is on fd numbers, and a new fd takes the lowest free one.
+    let lowest = memfd_create("probe", MemfdFlags::CLOEXEC).unwrap();
+    let lowest = rawipc::AsRawFd::as_raw_fd(&lowest) as u64;
+    let low = Rlimit {
+        current: Some(lowest + more),
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, low).unwrap();
+    limit
+}
+
+pub fn out_of_fds_in_accept_take_and_recv_fds_loses_nothing() {
+    let n = name("emfile");
+    let listener = endpoint::listen(&n).unwrap();
+    let child = spawn(move || {
+        let client = endpoint::connect(&n).unwrap();
+        let (r, w) = rawipc::pipe::pipe().unwrap();
+        let before = (fd_count(), map_count());
+        let limit = limit_fds_to(0);
+        // accept: no fd for the connection; it stays in the backlog.
+        assert_eq!(listener.accept().err(), Some(Errno::MFILE));
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+        assert_eq!((fd_count(), map_count()), before);
+        let server = listener.accept().expect("the client still waits");
+        // take: room for one of the two fds; the hand-over stays queued.
+        let _tx = handover::give_receiver(&server, 4096).unwrap();
+        msg::send_fds(&server, b"fd", &[w.as_fd()]).unwrap();
+        let before = (fd_count(), map_count());
+        let limit = limit_fds_to(1);
+        assert_eq!(handover::take_receiver(&client).err(), Some(Errno::MFILE));
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+        assert_eq!((fd_count(), map_count()), before);
+        let mut rx = handover::take_receiver(&client).expect("the hand-over, still there");
+        assert_eq!(rx.try_recv(&mut [0; 8]), Err(Errno::AGAIN));
+        // recv_fds: no fd free for the one it carries.
+        let mut fds = [None];
+        let mut buf = [0u8; 4];
+        let before = (fd_count(), map_count());
+        let limit = limit_fds_to(0);
+        assert_eq!(client.recv_fds(&mut buf, &mut fds).err(), Some(Errno::MFILE));
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+        assert_eq!((fd_count(), map_count()), before);
+        assert_eq!(client.recv_fds(&mut buf, &mut fds), Ok((2, 1)));
+        rustix::io::write(fds[0].as_ref().unwrap(), b"!").unwrap();
+        assert_eq!(r.read(&mut buf), Ok(1));
+        // The listener is as good as new.
+        let _again = endpoint::connect(&n).unwrap();
+        assert!(listener.accept().is_ok());
+    });
+    expect_success(child);
+}
+
+/// A small pseudo-random number (xorshift), to vary where a kill lands.
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+pub fn a_peer_killed_anywhere_in_a_hand_over_leaves_nothing_behind() {
+    let n = name("anywhere");
+    let listener = endpoint::listen(&n).unwrap();
+    let mut seed = u64::from(std::process::id()) | 1;
+    let reap = |pid| {
+        let _ = rawipc::process::waitpid(pid, rawipc::process::WaitOptions::empty());
+    };
+    // Warm up, so that lazily made things (std's buffers) are counted.
+    let first = spawn(|| {
+        let _ = endpoint::connect(&n);
+    });
+    drop(listener.accept());
+    reap(first);
+    let before = (fd_count(), map_count());
+    for i in 0..60 {
+        let delay = std::time::Duration::from_micros(next_random(&mut seed) % 3000);
+        let giver_dies = i % 2 == 1;
+        let other = spawn(|| {
+            let conn = endpoint::connect(&n).unwrap();
+            if giver_dies {
+                let mut tx = handover::give_receiver(&conn, 4096).unwrap();
+                while tx.send(b"x").is_ok() {}
+            } else {
+                let mut rx = handover::take_receiver(&conn).unwrap();
+                while rx.recv(&mut [0; 8]).is_ok_and(|k| k > 0) {}
+            }
+        });
+        let conn = listener.accept().expect("accept");
+        std::thread::sleep(delay / 2);
+        let killer = spawn(move || {
+            std::thread::sleep(delay / 2);
+            let _ = rustix::process::kill_process(other, Signal::KILL);
+        });
+        if giver_dies {
+            // Either nothing came (EPIPE) or a channel that ends with 0.
+            match handover::take_receiver(&conn) {
+                Ok(mut rx) => while rx.recv(&mut [0; 8]).expect("recv") > 0 {},
+                Err(e) => assert_eq!(e, Errno::PIPE),
+            }
+        } else {
+            let mut tx = handover::give_receiver(&conn, 4096).expect("give");
+            let mut sent = 0u64;
+            let end = loop {
+                match tx.send(b"y") {
+                    Ok(()) => sent += 1,
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(end, Errno::PIPE, "after {sent} messages");
+        }
+        drop(conn);
+        reap(killer);
+        reap(other);
+        assert_eq!(
+            (fd_count(), map_count()),
+            before,
+            "fds and mappings after kill {i} at {delay:?}"
+        );
+    }
+}

@@ -62,6 +62,8 @@ fn main() -> std::process::ExitCode {
         handover::taker_killed_after_taking_is_a_dead_peer,
         handover::giver_killed_after_giving_is_a_dead_peer,
         handover::thousands_of_cycles_leak_no_fd_and_no_mapping,
+        handover::out_of_fds_in_accept_take_and_recv_fds_loses_nothing,
+        handover::a_peer_killed_anywhere_in_a_hand_over_leaves_nothing_behind,
     ])
 }
 
