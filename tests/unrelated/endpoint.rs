@@ -379,3 +379,58 @@ pub fn peer_cred_of_a_peer_in_another_pid_namespace_is_pid_0() {
         assert_eq!(s.recv(&mut [0; 4]), Ok(2));
     }
 }
+
+pub fn a_signal_storm_on_both_sides_never_surfaces_as_eintr() {
+    for flags in [0, libc::SA_RESTART] {
+        // SAFETY: a valid handler, for this process and the client it forks.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = flags;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        SIGNALS.store(0, std::sync::atomic::Ordering::SeqCst);
+        let n = name(&format!("storm2-{flags}"));
+        let listener = endpoint::listen(&n).unwrap();
+        let pause = || std::thread::sleep(std::time::Duration::from_millis(30));
+        let client = spawn(|| {
+            pause();
+            let conn = endpoint::connect(&n).expect("connect");
+            let mut fds = [None];
+            let got = conn.recv_fds(&mut [0; 8], &mut fds).expect("recv_fds");
+            assert_eq!(got, (2, 1));
+            let mut tx = handover::take_sender(&conn).expect("take");
+            pause();
+            tx.send(b"through the storm").expect("send");
+            assert!(SIGNALS.load(std::sync::atomic::Ordering::SeqCst) > 10);
+        });
+        // 1 kHz at both sides, through every blocking call.
+        let targets = [rustix::process::getpid(), client];
+        let storm = spawn(move || {
+            loop {
+                for &t in &targets {
+                    let _ = rustix::process::kill_process(t, Signal::USR1);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        let conn = listener.accept().expect("accept");
+        pause();
+        let (_r, w) = rawipc::pipe::pipe().unwrap();
+        conn.send_fds(b"fd", &[w.as_fd()]).unwrap();
+        pause();
+        let mut rx = handover::give_sender(&conn, 4096).expect("give");
+        let mut buf = [0u8; 32];
+        let k = rx.recv(&mut buf).expect("recv on the channel");
+        assert_eq!(&buf[..k], b"through the storm");
+        expect_success(client);
+        assert_eq!(rx.recv(&mut buf), Ok(0), "the client is gone");
+        let _ = rustix::process::kill_process(storm, Signal::KILL);
+        let _ = rawipc::process::waitpid(storm, rawipc::process::WaitOptions::empty());
+        assert!(SIGNALS.load(std::sync::atomic::Ordering::SeqCst) > 10);
+    }
+}

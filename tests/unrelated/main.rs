@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
         endpoint::peer_cred_tells_who_is_there,
         endpoint::peer_cred_of_a_peer_in_another_pid_namespace_is_pid_0,
         endpoint::a_signal_storm_never_surfaces_as_eintr,
+        endpoint::a_signal_storm_on_both_sides_never_surfaces_as_eintr,
         fds::fds_travel_and_arrive_close_on_exec,
         fds::too_many_fds_for_the_room_loses_nothing,
         fds::too_long_a_message_with_fds_loses_nothing,
