@@ -448,8 +448,10 @@ int rawipc_listen(const char *name);
  * rawipc_accept_admit.
  *
  * Returns the connected fd, or -1 with errno set: EACCES (client refused),
- * EBADF, ENOTSOCK, EINVAL (not listening), EAGAIN (non-blocking listener,
- * nobody waiting), EMFILE/ENFILE.
+ * ECONNABORTED (the client was gone before it could be looked at: call
+ * again), EBADF, ENOTSOCK, EPROTOTYPE (not an AF_UNIX SOCK_SEQPACKET
+ * socket), EINVAL (not listening), EAGAIN (non-blocking listener, nobody
+ * waiting), EMFILE/ENFILE.
  */
 int rawipc_accept(int listener);
 

@@ -40,7 +40,7 @@
 
 use rustix::net::{
     AddressFamily, SocketAddrUnix, SocketFlags, SocketType, accept_with, bind,
-    connect as raw_connect, listen as raw_listen, socket_with,
+    connect as raw_connect, listen as raw_listen, socket_with, sockopt,
 };
 use rustix::process::geteuid;
 
@@ -241,14 +241,25 @@ fn accept_admitted(listener: BorrowedFd<'_>, own_uid: u32, admit: &Admit) -> Res
 /// `SOCK_SEQPACKET` unix listener): the C ABI's way, which keeps no
 /// [`Listener`] of its own. `uid`/`gid` admit one more user or group,
 /// `anyone` every user.
+///
+/// Errors: as [`Listener::accept`]; `EPROTOTYPE` for a socket that is not an
+/// `AF_UNIX` `SOCK_SEQPACKET` one (a stream keeps no message boundaries, and
+/// a network peer has no credentials to check), before anything is accepted;
+/// `EINVAL` for one that does not listen.
 pub fn accept_from(
     listener: impl AsFd,
     uid: Option<u32>,
     gid: Option<u32>,
     anyone: bool,
 ) -> Result<MsgSocket> {
+    let listener = listener.as_fd();
+    if sockopt::socket_type(listener)? != SocketType::SEQPACKET
+        || sockopt::socket_domain(listener)? != AddressFamily::UNIX
+    {
+        return Err(Errno::PROTOTYPE);
+    }
     let admit = Admit { uid, gid, anyone };
-    accept_admitted(listener.as_fd(), geteuid().as_raw(), &admit)
+    accept_admitted(listener, geteuid().as_raw(), &admit)
 }
 
 /// `connect` to this user's server `name`, retried on `EINTR`; refuses a

@@ -69,8 +69,10 @@ pub unsafe extern "C" fn rawipc_listen(name: *const c_char) -> c_int {
 /// rawipc_accept_admit.
 ///
 /// Returns the connected fd, or -1 with errno set: EACCES (client refused),
-/// EBADF, ENOTSOCK, EINVAL (not listening), EAGAIN (non-blocking listener,
-/// nobody waiting), EMFILE/ENFILE.
+/// ECONNABORTED (the client was gone before it could be looked at: call
+/// again), EBADF, ENOTSOCK, EPROTOTYPE (not an AF_UNIX SOCK_SEQPACKET
+/// socket), EINVAL (not listening), EAGAIN (non-blocking listener, nobody
+/// waiting), EMFILE/ENFILE.
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_accept(listener: c_int) -> c_int {
     rawipc_accept_admit(listener, 0, 0, 0)

@@ -434,3 +434,58 @@ pub fn a_signal_storm_on_both_sides_never_surfaces_as_eintr() {
         assert!(SIGNALS.load(std::sync::atomic::Ordering::SeqCst) > 10);
     }
 }
+
+pub fn accept_refuses_what_is_no_message_listener() {
+    // A connected message socket, a unix stream listener, a TCP listener:
+    // none gives a rawipc connection, and none loses a waiting client.
+    let (a, _b) = rawipc::msg::socketpair().unwrap();
+    assert_eq!(
+        endpoint::accept_from(&a, None, None, true).err(),
+        Some(Errno::INVAL)
+    );
+    let stream = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let addr = SocketAddrUnix::new_abstract_name(name("stream-listener").as_bytes()).unwrap();
+    rustix::net::bind(&stream, &addr).unwrap();
+    rustix::net::listen(&stream, 1).unwrap();
+    let client = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    rustix::net::connect(&client, &addr).unwrap();
+    assert_eq!(
+        endpoint::accept_from(&stream, None, None, true).err(),
+        Some(Errno::PROTOTYPE)
+    );
+    assert!(
+        rustix::net::accept(&stream).is_ok(),
+        "the client still waits"
+    );
+    let tcp = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let local = rustix::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0);
+    rustix::net::bind(&tcp, &local).unwrap();
+    rustix::net::listen(&tcp, 1).unwrap();
+    let port = rustix::net::SocketAddrV4::try_from(rustix::net::getsockname(&tcp).unwrap())
+        .expect("an IPv4 address");
+    let peer = std::net::TcpStream::connect(("127.0.0.1", port.port())).unwrap();
+    assert_eq!(
+        endpoint::accept_from(&tcp, None, None, true).err(),
+        Some(Errno::PROTOTYPE),
+        "a network peer is no local user to admit"
+    );
+    drop(peer);
+}

@@ -372,7 +372,10 @@ pub fn out_of_fds_in_accept_take_and_recv_fds_loses_nothing() {
         let mut buf = [0u8; 4];
         let before = (fd_count(), map_count());
         let limit = limit_fds_to(0);
-        assert_eq!(client.recv_fds(&mut buf, &mut fds).err(), Some(Errno::MFILE));
+        assert_eq!(
+            client.recv_fds(&mut buf, &mut fds).err(),
+            Some(Errno::MFILE)
+        );
         rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
         assert_eq!((fd_count(), map_count()), before);
         assert_eq!(client.recv_fds(&mut buf, &mut fds), Ok((2, 1)));

@@ -32,6 +32,7 @@ fn main() -> std::process::ExitCode {
     support::main(tests![
         endpoint::separately_started_programs_exchange_everything_by_name,
         endpoint::bad_names_and_taken_names,
+        endpoint::accept_refuses_what_is_no_message_listener,
         endpoint::listener_refuses_a_client_of_another_user_and_stays_usable,
         endpoint::listener_admits_a_uid_a_gid_or_anyone_when_told,
         endpoint::client_refuses_an_impostor_of_another_user,
