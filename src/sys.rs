@@ -158,38 +158,46 @@ mod imp {
         pub(super) const RT_SIGPENDING: usize = 136;
     }
 
-    /// A Linux system call with up to five arguments; returns the kernel's
+    /// A Linux system call with up to four arguments; returns the kernel's
     /// result (`-errno` on failure).
     ///
     /// # Safety
     /// The call's arguments must be valid for the call `n`.
     #[inline]
-    unsafe fn syscall5(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
+    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+        // SAFETY: the caller's promise is passed on.
+        unsafe { syscall6(n, a, b, c, d, 0, 0) }
+    }
+
+    /// As [`syscall4`], with six arguments.
+    ///
+    /// # Safety
+    /// The call's arguments must be valid for the call `n`.
+    #[inline]
+    unsafe fn syscall6(
+        n: usize,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+        f: usize,
+    ) -> isize {
         let ret: isize;
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the x86_64 syscall convention; rcx and r11 are clobbered.
         unsafe {
             core::arch::asm!("syscall", inlateout("rax") n as isize => ret,
-                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
                 lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: the aarch64 syscall convention (number in x8, `svc 0`).
         unsafe {
             core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret,
-                in("x1") b, in("x2") c, in("x3") d, in("x4") e, options(nostack));
+                in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f, options(nostack));
         }
         ret
-    }
-
-    /// [`syscall5`] with four arguments.
-    ///
-    /// # Safety
-    /// As [`syscall5`].
-    #[inline]
-    unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
-        // SAFETY: the caller's promise; the fifth argument is unused.
-        unsafe { syscall5(n, a, b, c, d, 0) }
     }
 
     fn result(ret: isize) -> Result<usize, Errno> {
@@ -216,13 +224,14 @@ mod imp {
         let mut len = size_of_val(&cred) as u32;
         // SAFETY: a writable buffer of `len` bytes, and `len` itself.
         let ret = unsafe {
-            syscall5(
+            syscall6(
                 nr::GETSOCKOPT,
                 fd.as_raw_fd() as usize,
                 SOL_SOCKET as usize,
                 SO_PEERCRED as usize,
                 cred.as_mut_ptr() as usize,
                 ptr::from_mut(&mut len) as usize,
+                0,
             )
         };
         result(ret).map(|_| cred)
