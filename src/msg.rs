@@ -87,19 +87,6 @@ pub fn next_size(fd: impl AsFd) -> Result<usize> {
     }
 }
 
-/// The next message's size, looked at with no room for control data:
-/// `MSG_CTRUNC` then tells that some came, and being a peek, nothing is
-/// installed or closed. `EMSGSIZE` if that was fds.
-fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
-    let mut none = RecvAncillaryBuffer::new(&mut []);
-    let flags = RecvFlags::PEEK | RecvFlags::TRUNC;
-    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, flags))?;
-    if got.flags.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
-        return Err(Errno::MSGSIZE);
-    }
-    Ok(got.bytes)
-}
-
 /// [`retry`], and one more try on `ECONNRESET`: a unix socket whose peer
 /// closed with messages unread reports that error once (the next call no
 /// longer sees it), ahead of any message still queued. The peer being gone is
@@ -128,6 +115,19 @@ fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
     Ok(fds[0]
         .revents()
         .intersects(PollFlags::HUP | PollFlags::RDHUP))
+}
+
+/// The next message's size, looked at with no room for control data:
+/// `MSG_CTRUNC` then tells that some came, and being a peek, nothing is
+/// installed or closed. `EMSGSIZE` if that was fds.
+fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
+    let mut none = RecvAncillaryBuffer::new(&mut []);
+    let flags = RecvFlags::PEEK | RecvFlags::TRUNC;
+    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, flags))?;
+    if got.flags.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
+        return Err(Errno::MSGSIZE);
+    }
+    Ok(got.bytes)
 }
 
 /// Receives one whole message into `buf` and returns its length; 0 when the

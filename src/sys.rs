@@ -16,6 +16,29 @@ const SIGPIPE_BIT: u64 = 1 << (13 - 1);
 const SIG_BLOCK: i32 = 0;
 const SIG_UNBLOCK: i32 = 1;
 
+#[cfg(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))]
+const SOL_SOCKET: i32 = 0xffff;
+#[cfg(not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64")))]
+const SOL_SOCKET: i32 = 1;
+#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+const SO_PEERCRED: i32 = 21;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PEERCRED: i32 = 18;
+#[cfg(target_arch = "sparc64")]
+const SO_PEERCRED: i32 = 0x40;
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc64"
+)))]
+const SO_PEERCRED: i32 = 17;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
+/// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
+pub(crate) use imp::peer_cred;
+
 #[cfg(not(feature = "freestanding"))]
 mod imp {
     use super::{Errno, SIG_BLOCK, SIG_UNBLOCK, SIGPIPE_BIT, SO_PEERCRED, SOL_SOCKET};
@@ -289,29 +312,6 @@ mod imp {
         };
     }
 }
-
-#[cfg(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))]
-const SOL_SOCKET: i32 = 0xffff;
-#[cfg(not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64")))]
-const SOL_SOCKET: i32 = 1;
-#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
-const SO_PEERCRED: i32 = 21;
-#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
-const SO_PEERCRED: i32 = 18;
-#[cfg(target_arch = "sparc64")]
-const SO_PEERCRED: i32 = 0x40;
-#[cfg(not(any(
-    target_arch = "powerpc",
-    target_arch = "powerpc64",
-    target_arch = "mips",
-    target_arch = "mips64",
-    target_arch = "sparc64"
-)))]
-const SO_PEERCRED: i32 = 17;
-
-/// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
-/// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
-pub(crate) use imp::peer_cred;
 
 pub(crate) use imp::{exit, raw_fork};
 

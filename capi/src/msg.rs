@@ -53,8 +53,9 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
 /// sent has been received). On error returns -1 with errno set: EMSGSIZE if
 /// the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
 /// receive it into a larger buffer) or carries file descriptors (it stays
-/// queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf` NULL with `cap` > 0),
-/// EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
+/// NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN
+/// (non-blocking, none).
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `cap` writable bytes.
