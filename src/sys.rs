@@ -16,21 +16,32 @@ const SIGPIPE_BIT: u64 = 1 << (13 - 1);
 const SIG_BLOCK: i32 = 0;
 const SIG_UNBLOCK: i32 = 1;
 
-#[cfg(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64"))]
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
 const SOL_SOCKET: i32 = 0xffff;
-#[cfg(not(any(target_arch = "mips", target_arch = "mips64", target_arch = "sparc64")))]
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
 const SOL_SOCKET: i32 = 1;
 #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
 const SO_PEERCRED: i32 = 21;
 #[cfg(any(target_arch = "mips", target_arch = "mips64"))]
 const SO_PEERCRED: i32 = 18;
-#[cfg(target_arch = "sparc64")]
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
 const SO_PEERCRED: i32 = 0x40;
 #[cfg(not(any(
     target_arch = "powerpc",
     target_arch = "powerpc64",
     target_arch = "mips",
     target_arch = "mips64",
+    target_arch = "sparc",
     target_arch = "sparc64"
 )))]
 const SO_PEERCRED: i32 = 17;
