@@ -108,11 +108,21 @@ impl Channel {
     /// `ENOMEM`; `EMFILE`/`ENFILE` (it uses a socket pair to learn of a
     /// peer's death).
     pub fn new(capacity: usize) -> Result<Self> {
+        let cap = Self::ring_size(capacity)?;
+        Self::in_region(SharedRegion::new(Ring::region_len(cap))?, cap)
+    }
+
+    /// The ring's size for `capacity` bytes; `EINVAL` as [`Channel::new`].
+    fn ring_size(capacity: usize) -> Result<usize> {
         if capacity == 0 || capacity > MAX_CAPACITY {
             return Err(Errno::INVAL);
         }
-        let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
-        let region = SharedRegion::new(Ring::region_len(cap))?;
+        Ok(capacity.max(MIN_CAPACITY).next_power_of_two())
+    }
+
+    /// A channel whose ring of `cap` bytes lies in `region`, with its
+    /// life-lines.
+    fn in_region(region: SharedRegion, cap: usize) -> Result<Self> {
         let (tx_life, rx_life) = socketpair(
             AddressFamily::UNIX,
             SocketType::STREAM,

@@ -51,7 +51,7 @@
 //!   gone (`EPIPE` on a send, 0 on a receive), as for a peer that took it
 //!   and died.
 
-use rustix::net::{AddressFamily, SocketFlags, SocketType, getpeername, socketpair, sockopt};
+use rustix::net::{AddressFamily, SocketType, getpeername, sockopt};
 
 use super::ring::Ring;
 use super::{Channel, MAX_CAPACITY, MIN_CAPACITY, Receiver, Sender};
@@ -74,24 +74,10 @@ enum End {
 /// A channel whose ring is in a sealed memfd (so that it can be passed),
 /// and that memfd.
 fn shareable(capacity: usize) -> Result<(Channel, OwnedFd)> {
-    if capacity == 0 || capacity > MAX_CAPACITY {
-        return Err(Errno::INVAL);
-    }
-    let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
+    let cap = Channel::ring_size(capacity)?;
     let memfd = sealed_memfd(Ring::region_len(cap))?;
     let region = map_checked(memfd.as_fd(), Ring::region_len(cap))?;
-    let (tx_life, rx_life) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    let chan = Channel {
-        ring: Ring::new(region, cap)?,
-        tx_life,
-        rx_life,
-    };
-    Ok((chan, memfd))
+    Ok((Channel::in_region(region, cap)?, memfd))
 }
 
 fn header(end: End, cap: usize) -> [u8; HEADER] {
