@@ -61,16 +61,12 @@ pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usi
     retry_reset(|| sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL))
 }
 
-/// Looks at the next message without taking it: its length, and copies of
-/// its fds in `copies` (their number is returned).
+/// Looks at the next message without taking it: its length, its first
+/// bytes (copied into `data`), and copies of its fds in `copies` (their
+/// number is returned).
 ///
 /// Errors: `EMFILE` if this process could not hold copies of all its fds
 /// (the message stays queued).
-fn peek(fd: BorrowedFd<'_>, copies: &mut [Option<OwnedFd>; MAX_FDS]) -> Result<(usize, usize)> {
-    peek_into(fd, &mut [], copies)
-}
-
-/// As [`peek`], also copying the message's first bytes into `data`.
 fn peek_into(
     fd: BorrowedFd<'_>,
     data: &mut [u8],
@@ -130,17 +126,18 @@ pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
 pub fn next_sizes(fd: impl AsFd) -> Result<(usize, usize)> {
     let fd = fd.as_fd();
     let mut copies = [const { None }; MAX_FDS];
-    next_peeked(fd, &mut copies)
+    next_peeked(fd, &mut [], &mut copies)
 }
 
-/// [`peek`] at the next message, skipping empty messages that carry no fd;
-/// `(0, 0)` when the peer is gone.
+/// [`peek_into`] the next message, skipping empty messages that carry no
+/// fd; `(0, 0)` when the peer is gone.
 fn next_peeked(
     fd: BorrowedFd<'_>,
+    data: &mut [u8],
     copies: &mut [Option<OwnedFd>; MAX_FDS],
 ) -> Result<(usize, usize)> {
     loop {
-        let (len, n) = peek(fd, copies)?;
+        let (len, n) = peek_into(fd, data, copies)?;
         if len > 0 || n > 0 {
             return Ok((len, n));
         }
@@ -178,7 +175,7 @@ pub fn recv_fds(
 ) -> Result<(usize, usize)> {
     let fd = fd.as_fd();
     let mut copies = [const { None }; MAX_FDS];
-    let (len, n) = next_peeked(fd, &mut copies)?;
+    let (len, n) = next_peeked(fd, &mut [], &mut copies)?;
     if len == 0 && n == 0 {
         return Ok((0, 0));
     }
@@ -213,16 +210,10 @@ pub(crate) fn recv_fds_if(
     accept: impl FnOnce(&[u8], usize) -> Result<()>,
 ) -> Result<(usize, usize)> {
     let mut copies = [const { None }; MAX_FDS];
-    let (len, n) = loop {
-        let (len, n) = peek_into(fd, buf, &mut copies)?;
-        if len > 0 || n > 0 {
-            break (len, n);
-        }
-        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
-            return Ok((0, 0));
-        }
-        retry_reset(|| rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
-    };
+    let (len, n) = next_peeked(fd, buf, &mut copies)?;
+    if len == 0 && n == 0 {
+        return Ok((0, 0));
+    }
     if len > buf.len() || n > fds.len() {
         return Err(Errno::MSGSIZE);
     }
