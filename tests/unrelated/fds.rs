@@ -232,3 +232,34 @@ pub fn a_plain_receive_with_credentials_on_still_works() {
     assert_eq!(b.recv_fds(&mut buf, &mut fds), Ok((2, 1)));
     same_pipe(&r, fds[0].as_ref().unwrap(), 1);
 }
+
+pub fn credentials_from_another_pid_namespace_are_no_trouble() {
+    // With SO_PASSCRED on, each message carries its sender's credentials;
+    // a sender whose pid is not visible here comes with pid 0.
+    let (a, b) = pair();
+    rustix::net::sockopt::set_socket_passcred(&b, true).unwrap();
+    let (r, w) = rawipc::pipe::pipe().unwrap();
+    a.send(b"plain").unwrap();
+    a.send_fds(b"fd", &[w.as_fd()]).unwrap();
+    drop(w);
+    if !is_root() {
+        eprintln!("skipped: a new pid namespace needs root");
+        return;
+    }
+    let child = spawn(move || {
+        // SAFETY: a plain system call in a single-threaded child.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare");
+        let inner = spawn(move || {
+            let mut buf = [0u8; 8];
+            assert_eq!(msg::next_size(&b), Ok(5));
+            assert_eq!(b.recv(&mut buf), Ok(5));
+            assert_eq!(b.recv(&mut buf), Err(Errno::MSGSIZE));
+            assert_eq!(msg::next_sizes(&b), Ok((2, 1)));
+            let mut fds: [Option<OwnedFd>; 1] = Default::default();
+            assert_eq!(b.recv_fds(&mut buf, &mut fds), Ok((2, 1)));
+            same_pipe(&r, fds[0].as_ref().unwrap(), 5);
+        });
+        expect_success(inner);
+    });
+    expect_success(child);
+}
