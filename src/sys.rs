@@ -22,14 +22,14 @@ const SIG_UNBLOCK: i32 = 1;
     target_arch = "sparc",
     target_arch = "sparc64"
 ))]
-const SOL_SOCKET: i32 = 0xffff;
+pub(crate) const SOL_SOCKET: i32 = 0xffff;
 #[cfg(not(any(
     target_arch = "mips",
     target_arch = "mips64",
     target_arch = "sparc",
     target_arch = "sparc64"
 )))]
-const SOL_SOCKET: i32 = 1;
+pub(crate) const SOL_SOCKET: i32 = 1;
 #[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
 const SO_PEERCRED: i32 = 21;
 #[cfg(any(target_arch = "mips", target_arch = "mips64"))]

@@ -17,10 +17,11 @@
 
 use core::mem::MaybeUninit;
 
+use rustix::fd::FromRawFd;
 use rustix::io::{IoSlice, IoSliceMut};
 use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
+    RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, recvmsg, sendmsg,
 };
 
 use super::{peer_gone, retry_reset};
@@ -61,6 +62,76 @@ pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usi
     retry_reset(|| sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL))
 }
 
+/// Room for control messages, aligned for `struct cmsghdr`, zero-filled so
+/// that the end of what the kernel wrote reads as a header of length 0.
+#[repr(C, align(8))]
+struct Space([MaybeUninit<u8>; CONTROL]);
+
+/// `recvmsg(fd, data, MSG_PEEK | MSG_TRUNC | MSG_CMSG_CLOEXEC)` with `room`
+/// bytes (at most [`CONTROL`]) for control messages: the message's length,
+/// whether control data was cut (`MSG_CTRUNC`), and the fds the kernel
+/// installed, put in `copies` (their number is returned; beyond its slots
+/// they are closed).
+///
+/// The control messages are read here rather than by rustix: its parser
+/// makes a `UCred` of any credentials, whose pid cannot be the 0 the
+/// kernel reports for a sender in another pid namespace.
+fn peek_control(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    room: usize,
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+) -> Result<(usize, bool, usize)> {
+    let mut space = Space([MaybeUninit::new(0); CONTROL]);
+    let mut control = RecvAncillaryBuffer::new(&mut space.0[..room.min(CONTROL)]);
+    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
+    let mut iov = [IoSliceMut::new(data)];
+    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut control, flags))?;
+    // Not dropped: its drop would parse the messages. It owns nothing.
+    core::mem::forget(control);
+    // SAFETY: every byte was initialized (zeros, then what the kernel wrote).
+    let bytes: &[u8; CONTROL] = unsafe { &*space.0.as_ptr().cast() };
+    let n = take_rights(&bytes[..room.min(CONTROL)], copies);
+    Ok((got.bytes, got.flags.contains(ReturnFlags::CTRUNC), n))
+}
+
+/// The fds of the `SCM_RIGHTS` messages in `control` (as `recvmsg` wrote
+/// it, zeros after), owned at last: into `copies`, or closed if no slot is
+/// left. Returns how many went into `copies`.
+fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize {
+    const WORD: usize = size_of::<usize>();
+    // `cmsg_len` (a size_t), `cmsg_level`, `cmsg_type`, then the data at
+    // the next word boundary.
+    const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
+    const SCM_RIGHTS: i32 = 1;
+    let int = |at: usize| i32::from_ne_bytes([0, 1, 2, 3].map(|i| control[at + i]));
+    let mut n = 0;
+    let mut at = 0;
+    while at + HEADER <= control.len() {
+        let mut len = [0u8; WORD];
+        len.copy_from_slice(&control[at..at + WORD]);
+        let len = usize::from_ne_bytes(len);
+        if len < HEADER {
+            break;
+        }
+        let end = at.saturating_add(len).min(control.len());
+        if int(at + WORD) == crate::sys::SOL_SOCKET && int(at + WORD + 4) == SCM_RIGHTS {
+            for raw in control[at + HEADER..end].chunks_exact(4) {
+                let raw = i32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                // SAFETY: the kernel has just installed this fd for this
+                // call, and nothing else knows of it.
+                let copy = unsafe { OwnedFd::from_raw_fd(raw) };
+                if let Some(slot) = copies.get_mut(n) {
+                    *slot = Some(copy);
+                    n += 1;
+                }
+            }
+        }
+        at = at.saturating_add(len.next_multiple_of(WORD));
+    }
+    n
+}
+
 /// Looks at the next message without taking it: its length, its first
 /// bytes (copied into `data`), and copies of its fds in `copies` (their
 /// number is returned).
@@ -72,29 +143,14 @@ fn peek_into(
     data: &mut [u8],
     copies: &mut [Option<OwnedFd>; MAX_FDS],
 ) -> Result<(usize, usize)> {
-    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
-    let mut iov = [IoSliceMut::new(data)];
-    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut control, flags))?;
-    let mut n = 0;
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(received) = message {
-            for copy in received {
-                // The room is for the kernel's maximum: a slot is always free.
-                if let Some(slot) = copies.get_mut(n) {
-                    *slot = Some(copy);
-                    n += 1;
-                }
-            }
-        }
-    }
-    if got.flags.contains(ReturnFlags::CTRUNC) {
+    // The room is for the kernel's maximum: what is cut was never made.
+    let (len, cut, n) = peek_control(fd, data, CONTROL, copies)?;
+    if cut {
         // Out of fds: some copies could not be made. Nothing is taken.
         copies.iter_mut().for_each(|c| *c = None);
         return Err(Errno::MFILE);
     }
-    Ok((got.bytes, n))
+    Ok((len, n))
 }
 
 /// Whether the next message, whose control data did not fit a peek with no
@@ -106,16 +162,12 @@ pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
     if !rustix::net::sockopt::socket_passcred(fd)? {
         return Ok(true);
     }
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
-    let got = retry_reset(|| recvmsg(fd, &mut [], &mut control, flags))?;
+    let mut copies = [const { None }; MAX_FDS];
+    let room = rustix::cmsg_space!(ScmCredentials(1));
     // Copies of fds that did fit (had the option just been turned off) are
-    // closed as they are dropped.
-    let copies = control
-        .drain()
-        .any(|m| matches!(m, RecvAncillaryMessage::ScmRights(_)));
-    Ok(got.flags.contains(ReturnFlags::CTRUNC) || copies)
+    // closed as `copies` is dropped.
+    let (_, cut, n) = peek_control(fd, &mut [], room, &mut copies)?;
+    Ok(cut || n > 0)
 }
 
 /// The length of the next message and the number of fds it carries, waiting
@@ -239,5 +291,51 @@ impl super::MsgSocket {
     /// Receives one whole message and its fds. See [`recv_fds`].
     pub fn recv_fds(&self, buf: &mut [u8], fds: &mut [Option<OwnedFd>]) -> Result<(usize, usize)> {
         recv_fds(self, buf, fds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::{AsRawFd, IntoRawFd};
+
+    /// One control message as the kernel lays it out on this machine.
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> [u8; 64] {
+        let word = size_of::<usize>();
+        let header = (word + 8).next_multiple_of(word);
+        let mut m = [0u8; 64];
+        m[..word].copy_from_slice(&(header + data.len()).to_ne_bytes());
+        m[word..word + 4].copy_from_slice(&level.to_ne_bytes());
+        m[word + 4..word + 8].copy_from_slice(&kind.to_ne_bytes());
+        m[header..header + data.len()].copy_from_slice(data);
+        m
+    }
+
+    #[test]
+    fn rights_are_found_behind_credentials_with_pid_0() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let (r, w) = (r.into_raw_fd(), w.into_raw_fd());
+        let word = size_of::<usize>();
+        let header = (word + 8).next_multiple_of(word);
+        // Credentials: pid 0 (a sender in another pid namespace), uid, gid.
+        let creds = cmsg(crate::sys::SOL_SOCKET, 2, &[0; 12]);
+        let mut fds = [0u8; 8];
+        fds[..4].copy_from_slice(&r.to_ne_bytes());
+        fds[4..].copy_from_slice(&w.to_ne_bytes());
+        let rights = cmsg(crate::sys::SOL_SOCKET, 1, &fds);
+        let creds_space = (header + 12).next_multiple_of(word);
+        let mut control = [0u8; 256];
+        control[..creds_space].copy_from_slice(&creds[..creds_space]);
+        control[creds_space..creds_space + header + 8].copy_from_slice(&rights[..header + 8]);
+        let mut copies = [const { None }; MAX_FDS];
+        assert_eq!(take_rights(&control, &mut copies), 2);
+        let got: [i32; 2] = [0, 1].map(|i| copies[i].as_ref().unwrap().as_raw_fd());
+        assert_eq!(got, [r, w]);
+        // Nothing at all, and a header cut short, give none.
+        assert_eq!(take_rights(&[0; 64], &mut [const { None }; MAX_FDS]), 0);
+        assert_eq!(
+            take_rights(&rights[..header - 1], &mut [const { None }; MAX_FDS]),
+            0
+        );
     }
 }
