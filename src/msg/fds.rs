@@ -97,13 +97,15 @@ fn peek_control(
 
 /// The fds of the `SCM_RIGHTS` messages in `control` (as `recvmsg` wrote
 /// it, zeros after), owned at last: into `copies`, or closed if no slot is
-/// left. Returns how many went into `copies`.
+/// left. Returns how many went into `copies`. The pidfd of an `SCM_PIDFD`
+/// message (a socket with `SO_PASSPIDFD` on) is closed, never leaked.
 fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize {
     const WORD: usize = size_of::<usize>();
     // `cmsg_len` (a size_t), `cmsg_level`, `cmsg_type`, then the data at
     // the next word boundary.
     const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
     const SCM_RIGHTS: i32 = 1;
+    const SCM_PIDFD: i32 = 4;
     let int = |at: usize| i32::from_ne_bytes([0, 1, 2, 3].map(|i| control[at + i]));
     let mut n = 0;
     let mut at = 0;
@@ -115,15 +117,23 @@ fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize
             break;
         }
         let end = at.saturating_add(len).min(control.len());
-        if int(at + WORD) == crate::sys::SOL_SOCKET && int(at + WORD + 4) == SCM_RIGHTS {
+        let kind = int(at + WORD + 4);
+        if int(at + WORD) == crate::sys::SOL_SOCKET && (kind == SCM_RIGHTS || kind == SCM_PIDFD) {
             for raw in control[at + HEADER..end].chunks_exact(4) {
                 let raw = i32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                if raw < 0 {
+                    // A pidfd the kernel could not make (its error).
+                    continue;
+                }
                 // SAFETY: the kernel has just installed this fd for this
                 // call, and nothing else knows of it.
-                let copy = unsafe { OwnedFd::from_raw_fd(raw) };
-                if let Some(slot) = copies.get_mut(n) {
-                    *slot = Some(copy);
-                    n += 1;
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                match copies.get_mut(n) {
+                    Some(slot) if kind == SCM_RIGHTS => {
+                        *slot = Some(fd);
+                        n += 1;
+                    }
+                    _ => drop(fd),
                 }
             }
         }

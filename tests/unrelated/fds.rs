@@ -263,3 +263,35 @@ pub fn credentials_from_another_pid_namespace_are_no_trouble() {
     });
     expect_success(child);
 }
+
+pub fn pidfds_of_so_passpidfd_are_not_leaked() {
+    const SO_PASSPIDFD: libc::c_int = 76;
+    let (a, b) = pair();
+    let on: libc::c_int = 1;
+    // SAFETY: a valid int option on a socket of ours.
+    let set = unsafe {
+        libc::setsockopt(
+            rawipc::AsRawFd::as_raw_fd(&b.as_fd()),
+            libc::SOL_SOCKET,
+            SO_PASSPIDFD,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        eprintln!("skipped: this kernel has no SO_PASSPIDFD");
+        return;
+    }
+    // Each receive, peeks included, makes the kernel install a pidfd.
+    let (r, w) = rawipc::pipe::pipe().unwrap();
+    a.send_fds(b"fd", &[w.as_fd()]).unwrap();
+    drop(w);
+    let before = fd_count();
+    assert_eq!(msg::next_sizes(&b), Ok((2, 1)));
+    assert_eq!(b.recv_fds(&mut [0; 4], &mut []), Err(Errno::MSGSIZE));
+    assert_eq!(fd_count(), before, "no pidfd left open");
+    let mut fds: [Option<OwnedFd>; 1] = Default::default();
+    assert_eq!(b.recv_fds(&mut [0; 4], &mut fds), Ok((2, 1)));
+    assert_eq!(fd_count(), before + 1, "the fd sent, and no pidfd");
+    same_pipe(&r, fds[0].as_ref().unwrap(), 3);
+}

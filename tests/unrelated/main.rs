@@ -52,6 +52,7 @@ fn main() -> std::process::ExitCode {
         fds::a_plain_receive_leaves_fds_queued,
         fds::a_plain_receive_with_credentials_on_still_works,
         fds::credentials_from_another_pid_namespace_are_no_trouble,
+        fds::pidfds_of_so_passpidfd_are_not_leaked,
         memfd::sealed_region_is_shared_by_fd,
         memfd::created_region_cannot_be_resized_or_unsealed,
         memfd::shrinkable_or_foreign_fds_are_refused,
