@@ -50,6 +50,13 @@
 //!   closes the life-line it carried, so the giver's end reports the peer
 //!   gone (`EPIPE` on a send, 0 on a receive), as for a peer that took it
 //!   and died.
+//!
+//! A hostile peer could keep its end of the life-line open after its death
+//! by sending it, as an fd, into a socket this process holds. Sent into
+//! the life-line itself, it is seen (anything to read on a life-line counts
+//! as the peer gone); sent over the connection, it lives as long as the
+//! connection's unread messages: close the connection once the channel is
+//! handed over, as the example above can.
 
 use rustix::net::{AddressFamily, SocketType, getpeername, sockopt};
 

@@ -20,7 +20,9 @@ pub(super) enum Wait {
 }
 
 /// The peer's end of the life-line socket pair is closed: its process died
-/// or dropped its end.
+/// or dropped its end. Data to read counts as gone too: rawipc never writes
+/// on a life-line, and a peer that does may have sent its own end into it,
+/// where that end would outlive the peer and never close.
 pub(super) fn peer_gone(life: &OwnedFd) -> Result<bool> {
     let mut fds = [PollFd::new(life, PollFlags::IN | PollFlags::RDHUP)];
     retry(|| {
@@ -34,7 +36,7 @@ pub(super) fn peer_gone(life: &OwnedFd) -> Result<bool> {
     })?;
     Ok(fds[0]
         .revents()
-        .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
+        .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
 }
 
 pub(super) fn now_ns() -> u64 {

@@ -456,3 +456,39 @@ pub fn a_peer_killed_anywhere_in_a_hand_over_leaves_nothing_behind() {
         );
     }
 }
+
+pub fn a_life_line_kept_alive_in_its_own_queue_is_a_dead_peer() {
+    // A hostile giver sends its end of the life-line into the life-line
+    // itself, then dies: that end lives on in the taker's receive queue and
+    // never closes. Data on a life-line (rawipc never writes one) is taken
+    // as the peer gone, so the receiver does not wait for ever.
+    let child = spawn(|| {
+        // SAFETY: a plain alarm: if the receive below hangs, SIGALRM ends
+        // this child and the test fails.
+        unsafe { libc::alarm(10) };
+        let (a, b) = msg::socketpair().unwrap();
+        let (life, giver_end) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let ring = memfd(SIZE, SealFlags::SHRINK | SealFlags::GROW);
+        let h = header(MAGIC, 1, RECEIVER, CAP);
+        msg::send_fds(&a, &h, &[ring.as_fd(), life.as_fd()]).unwrap();
+        drop((life, ring));
+        let mut rx = handover::take_receiver(&b).expect("a well-formed hand-over");
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+        let itself = [giver_end.as_fd()];
+        let mut space = [std::mem::MaybeUninit::uninit(); 64];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&itself)));
+        let iov = [rustix::io::IoSlice::new(b"x")];
+        sendmsg(&giver_end, &iov, &mut control, SendFlags::empty()).unwrap();
+        drop(control);
+        drop(giver_end);
+        assert_eq!(rx.recv(&mut [0; 8]), Ok(0), "the giver is gone");
+    });
+    expect_success(child);
+}

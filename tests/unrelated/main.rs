@@ -61,6 +61,7 @@ fn main() -> std::process::ExitCode {
         handover::channel_handed_to_another_program_both_ways,
         handover::hostile_hand_overs_are_refused_without_leaks,
         handover::hostile_life_lines_and_unwritable_memory_are_refused,
+        handover::a_life_line_kept_alive_in_its_own_queue_is_a_dead_peer,
         handover::giver_gone_before_giving_is_epipe,
         handover::taker_killed_before_taking_is_a_dead_peer,
         handover::taker_killed_after_taking_is_a_dead_peer,
