@@ -56,7 +56,7 @@
 //! the life-line itself, it is seen (anything to read on a life-line counts
 //! as the peer gone); sent over the connection, it lives as long as the
 //! connection's unread messages: close the connection once the channel is
-//! handed over, as the example above can.
+//! handed over (the channel does not need it).
 
 use rustix::net::{AddressFamily, SocketType, getpeername, sockopt};
 
