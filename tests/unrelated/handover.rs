@@ -486,7 +486,6 @@ pub fn a_life_line_kept_alive_in_its_own_queue_is_a_dead_peer() {
         assert!(control.push(SendAncillaryMessage::ScmRights(&itself)));
         let iov = [rustix::io::IoSlice::new(b"x")];
         sendmsg(&giver_end, &iov, &mut control, SendFlags::empty()).unwrap();
-        drop(control);
         drop(giver_end);
         assert_eq!(rx.recv(&mut [0; 8]), Ok(0), "the giver is gone");
     });
