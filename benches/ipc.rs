@@ -25,10 +25,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rawipc::chan::Channel;
+use rawipc::chan::{Channel, handover};
 use rawipc::pipe::{self, ReadEnd};
 use rawipc::process::{self, Fork, Pid, WaitOptions};
-use rawipc::{Errno, msg};
+use rawipc::{Errno, endpoint, msg};
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -47,6 +47,8 @@ const RTT_SLEEPING: u64 = 2_500;
 const RTT_SPINNING: u64 = 50_000;
 /// Send-and-receive pairs per run of the calls alone.
 const CALLS: u64 = 20_000;
+/// Connect-and-hand-over cycles per measurement.
+const MEETINGS: u64 = 2_000;
 /// MiB moved per run, after a warm-up of an eighth of that.
 const PIPE_MIB: u64 = 64;
 const RING_MIB: u64 = 512;
@@ -80,6 +82,9 @@ enum Probe {
     CRingTput,
     ChanTput,
     ChanZeroCopyTput,
+    CMeet,
+    Meet,
+    ChanHandedRtt,
 }
 
 /// The probes in the order of a round: each reference, then what is
@@ -87,12 +92,18 @@ enum Probe {
 const GROUPS: &[&[Probe]] = &[
     &[Probe::CPipeRtt, Probe::PipeRtt],
     &[Probe::CSocketRtt, Probe::MsgRtt],
-    &[Probe::CSpinRtt, Probe::CSpin2Rtt, Probe::ChanRtt],
+    &[
+        Probe::CSpinRtt,
+        Probe::CSpin2Rtt,
+        Probe::ChanRtt,
+        Probe::ChanHandedRtt,
+    ],
     &[Probe::CFutexRtt, Probe::ChanBlockingRtt],
     &[Probe::CPipeCall, Probe::PipeCall],
     &[Probe::CSocketCall, Probe::MsgCall],
     &[Probe::CPipeTput, Probe::PipeTput],
     &[Probe::CRingTput, Probe::ChanTput, Probe::ChanZeroCopyTput],
+    &[Probe::CMeet, Probe::Meet],
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -195,6 +206,14 @@ const ROWS: &[Row] = &[
         what: "8 B, spin then sleep; C: spin, a line each way",
     },
     Row {
+        mechanism: "channel handed over by name",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanHandedRtt,
+        reference: Probe::ChanRtt,
+        target: Target::AtMost(1.1),
+        what: "8 B, ends taken over a named endpoint; vs made before fork",
+    },
+    Row {
         mechanism: "channel blocking-only",
         metric: Metric::Rtt,
         rawipc: Probe::ChanBlockingRtt,
@@ -249,6 +268,14 @@ const ROWS: &[Row] = &[
         reference: Probe::CRingTput,
         target: Target::AtLeast(1.0),
         what: "64 KiB reserve+fill / borrow+read; C: ring",
+    },
+    Row {
+        mechanism: "connect + channel hand-over",
+        metric: Metric::Call,
+        rawipc: Probe::Meet,
+        reference: Probe::CMeet,
+        target: Target::None,
+        what: "connect, accept, give/take an end, close; C: memfd by hand",
     },
 ];
 
@@ -380,6 +407,9 @@ fn run(probe: Probe, c_bin: &Path) -> Res<f64> {
         Probe::CRingTput => c_figure(c_bin, "ring-tput", RING_MIB)?,
         Probe::ChanTput => on_parent_cpu(|| chan_tput(RING_MIB, false))?,
         Probe::ChanZeroCopyTput => on_parent_cpu(|| chan_tput(RING_MIB, true))?,
+        Probe::CMeet => c_figure(c_bin, "meet", MEETINGS)?,
+        Probe::Meet => on_parent_cpu(|| meet(MEETINGS))?,
+        Probe::ChanHandedRtt => on_parent_cpu(|| chan_handed_rtt(RTT_SPINNING))?,
     })
 }
 
@@ -652,6 +682,75 @@ fn chan_rtt(iters: u64, spin: Option<u32>) -> Res<f64> {
             let ns = time_round_trips(iters, || {
                 tx.send(&m)?;
                 expect_len(rx.recv(&mut m)?, MSG)
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// A name for this bench run's endpoints.
+fn bench_name(tag: &str) -> String {
+    format!("bench-{}-{tag}", std::process::id())
+}
+
+/// As [`chan_rtt`], but the two channels are made after `fork` and their
+/// ends handed over a connection to a named endpoint, as between programs
+/// that did not fork from each other.
+fn chan_handed_rtt(iters: u64) -> Res<f64> {
+    let name = bench_name("rtt");
+    let listener = endpoint::listen(&name)?;
+    let total = iters + iters / 10;
+    match fork_pinned()? {
+        Fork::Child => child(|| {
+            drop(listener);
+            let conn = endpoint::connect(&name)?;
+            let mut rx = handover::take_receiver(&conn)?;
+            let mut tx = handover::take_sender(&conn)?;
+            let mut m = [0; MSG];
+            for _ in 0..total {
+                expect_len(rx.recv(&mut m)?, MSG)?;
+                m[0] = m[0].wrapping_add(1);
+                tx.send(&m)?;
+            }
+            Ok(())
+        }),
+        Fork::Parent(pid) => {
+            let conn = listener.accept()?;
+            let mut tx = handover::give_receiver(&conn, RTT_RING)?;
+            let mut rx = handover::give_sender(&conn, RTT_RING)?;
+            let mut m = [b'p'; MSG];
+            let ns = time_round_trips(iters, || {
+                tx.send(&m)?;
+                expect_len(rx.recv(&mut m)?, MSG)
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// Meetings: the child accepts on a named endpoint and gives each client
+/// the receiving end of a new channel; the parent connects, takes it, and
+/// closes all. ns per meeting, on the parent's side.
+fn meet(iters: u64) -> Res<f64> {
+    let name = bench_name("meet");
+    let listener = endpoint::listen(&name)?;
+    let total = iters + iters / 10;
+    match fork_pinned()? {
+        Fork::Child => child(|| {
+            for _ in 0..total {
+                let conn = listener.accept()?;
+                let _tx = handover::give_receiver(&conn, RTT_RING)?;
+            }
+            Ok(())
+        }),
+        Fork::Parent(pid) => {
+            drop(listener);
+            let ns = time_round_trips(iters, || {
+                let conn = endpoint::connect(&name)?;
+                let _rx = handover::take_receiver(&conn)?;
+                Ok(())
             })?;
             reap(pid)?;
             Ok(ns)

@@ -37,6 +37,32 @@
 #define RAWIPC_CALL_MAX_MESSAGE (1 << 20)
 
 /**
+ * The longest name rawipc_listen and rawipc_connect take, in bytes (not
+ * counting the terminating NUL).
+ */
+#define RAWIPC_NAME_MAX 89
+
+/**
+ * rawipc_accept_admit: also admit peers whose effective uid is `uid`.
+ */
+#define RAWIPC_ADMIT_UID 1
+
+/**
+ * rawipc_accept_admit: also admit peers whose effective gid is `gid`.
+ */
+#define RAWIPC_ADMIT_GID 2
+
+/**
+ * rawipc_accept_admit: admit every user (in this network namespace).
+ */
+#define RAWIPC_ADMIT_ANYONE 4
+
+/**
+ * The most file descriptors one message carries (the kernel's SCM_MAX_FD).
+ */
+#define RAWIPC_MSG_MAX_FDS 253
+
+/**
  * A request-reply handle, in memory of the caller's (not shared memory).
  * Its contents are private; do not copy it (a copy would close the same
  * file descriptors twice): pass pointers to it.
@@ -58,7 +84,9 @@ typedef struct {
  * A mutex that processes sharing memory can lock, and that survives the
  * death of its holder. Put it in memory from rawipc_shared_alloc (which
  * is zero-filled, and a zero-filled rawipc_mutex is unlocked) before fork,
- * or initialize it with rawipc_mutex_init. `word` is rawipc's alone: read
+ * or from rawipc_shared_create (zero-filled too) to share it with a
+ * process that did not fork from this one, or initialize it with
+ * rawipc_mutex_init. `word` is rawipc's alone: read
  * or write it only through the rawipc_mutex_* functions.
  *
  * When the process holding it dies, the next locker gets the lock with
@@ -566,6 +594,170 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 int rawipc_chan_release(rawipc_chan *chan);
 
 /**
+ * Makes a channel of `capacity` bytes (as rawipc_chan_create) for a process
+ * that did not fork from this one, and gives its receiving end to the
+ * process at the other end of the connected message socket `sock` (from
+ * rawipc_accept or rawipc_connect), which takes it with
+ * rawipc_chan_take_receiver. `*chan` becomes the sending end, used with
+ * rawipc_chan_send and the other calls as after rawipc_chan_sender; if the
+ * other process dies, before or after taking its end, sends fail with
+ * EPIPE. The channel's memory is a sealed memfd, on no file system.
+ *
+ * Returns 0, or -1 with errno set (`*chan` untouched, nothing left in
+ * flight): EINVAL (`chan` NULL, `capacity` 0 or above 2^30), EPIPE (the
+ * peer is gone), EBADF/ENOTSOCK (`sock`), ENOMEM, EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `chan` must point to writable memory for a `rawipc_chan`,
+ * which must not hold a channel still open (it would be leaked).
+ */
+int rawipc_chan_give_receiver(rawipc_chan *chan, int sock, size_t capacity);
+
+/**
+ * As rawipc_chan_give_receiver, but gives the sending end away (taken with
+ * rawipc_chan_take_sender) and makes `*chan` the receiving end: if the
+ * other process dies, receives return 0 once every message it sent has
+ * been received.
+ *
+ * Returns 0, or -1 with errno set as rawipc_chan_give_receiver.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_give_sender(rawipc_chan *chan, int sock, size_t capacity);
+
+/**
+ * Takes the receiving end of a channel given over the connected message
+ * socket `sock` by rawipc_chan_give_receiver, waiting for it, and makes
+ * `*chan` that end (as after rawipc_chan_receiver).
+ *
+ * Nothing received is trusted: the memory must be a writable memfd sealed
+ * against shrinking, exactly as large as a ring of the stated size, which
+ * must be a power of two between 1024 and 2^30, and the life-line a
+ * connected unix stream socket; anything else is refused, its fds closed.
+ *
+ * Returns 0, or -1 with errno set (`*chan` untouched): EPIPE (the peer is
+ * gone without giving a channel); EPROTO (the next message is not a
+ * hand-over of a receiving end: it stays queued, for rawipc_msg_recv; or
+ * it is one whose memory or life-line is wrong: it is taken and its fds
+ * closed); EPERM (its memory could still be shrunk); EMSGSIZE (the next
+ * message is too large to be a hand-over, or carries more than two fds; it
+ * stays queued); EINVAL (`chan` NULL); EBADF/ENOTSOCK; EMFILE; ENOMEM.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_take_receiver(rawipc_chan *chan, int sock);
+
+/**
+ * Takes the sending end of a channel given over `sock` by
+ * rawipc_chan_give_sender, and makes `*chan` that end (as after
+ * rawipc_chan_sender).
+ *
+ * Returns 0, or -1 with errno set as rawipc_chan_take_receiver.
+ *
+ * # Safety
+ * As rawipc_chan_give_receiver.
+ */
+int rawipc_chan_take_sender(rawipc_chan *chan, int sock);
+
+/**
+ * Listens for connections under `name`, for this user: a listening
+ * AF_UNIX SOCK_SEQPACKET socket bound to the abstract name
+ * "\0rawipc/<euid>/<name>". Nothing is made on the file system; the name is
+ * freed when the socket is closed or its process dies (even by SIGKILL),
+ * so a restarted server can listen under it again at once. The fd is
+ * close-on-exec and belongs to the caller.
+ *
+ * Abstract names have no permissions: see rawipc_accept for who is admitted.
+ *
+ * Returns the listening fd, or -1 with errno set: EADDRINUSE if a live
+ * process listens under the name; EINVAL if `name` is empty, longer than
+ * RAWIPC_NAME_MAX bytes; EFAULT if `name` is NULL; EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_listen(const char *name);
+
+/**
+ * Waits for a client on `listener` (from rawipc_listen) and returns a
+ * connected message socket to it (close-on-exec, the caller's), on which
+ * every rawipc_msg_* call works; retried if a signal interrupts.
+ *
+ * Admits only clients whose effective uid is this process's. A client of
+ * another user is disconnected and -1 is returned with errno EACCES; the
+ * listener stays usable: call rawipc_accept again. To admit others, use
+ * rawipc_accept_admit.
+ *
+ * Returns the connected fd, or -1 with errno set: EACCES (client refused),
+ * ECONNABORTED (the client was gone before it could be looked at: call
+ * again), EBADF, ENOTSOCK, EPROTOTYPE (not an AF_UNIX SOCK_SEQPACKET
+ * socket), EINVAL (not listening), EAGAIN (non-blocking listener, nobody
+ * waiting), EMFILE/ENFILE.
+ */
+int rawipc_accept(int listener);
+
+/**
+ * As rawipc_accept, admitting more clients than this user's: with
+ * RAWIPC_ADMIT_UID those whose effective uid is `uid`, with
+ * RAWIPC_ADMIT_GID those whose effective gid is `gid` (the group the
+ * client runs as, not its supplementary groups), with RAWIPC_ADMIT_ANYONE
+ * everyone (flags may be or-ed; `uid` and `gid` are ignored without their
+ * flag). This user's own clients are always admitted.
+ *
+ * Returns the connected fd, or -1 with errno set: EINVAL for unknown bits
+ * in `admit`, and those of rawipc_accept.
+ */
+int rawipc_accept_admit(int listener, int admit, uid_t uid, gid_t gid);
+
+/**
+ * Connects to this user's server listening under `name` (see
+ * rawipc_listen) and returns a connected message socket (close-on-exec,
+ * the caller's); retried if a signal interrupts.
+ *
+ * Refuses a listener of another user, which may have taken the name to
+ * impersonate the server: -1 with errno EACCES, the connection closed.
+ * rawipc_connect_uid reaches another user's server.
+ *
+ * Returns the connected fd, or -1 with errno set: ECONNREFUSED if nobody
+ * listens under the name; EACCES; EINVAL (empty or too long `name`);
+ * EFAULT (`name` NULL); EMFILE/ENFILE.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_connect(const char *name);
+
+/**
+ * Connects to the server of user `server_uid` listening under `name`: the
+ * name is looked up under that user, and the listener must run as that
+ * effective uid (any other is refused with EACCES). `rawipc_connect(name)`
+ * is `rawipc_connect_uid(name, geteuid())`; a root server is reached with
+ * `rawipc_connect_uid(name, 0)`.
+ *
+ * Returns the connected fd, or -1 with errno set as rawipc_connect.
+ *
+ * # Safety
+ * A non-NULL `name` must point to a NUL-terminated string.
+ */
+int rawipc_connect_uid(const char *name, uid_t server_uid);
+
+/**
+ * Tells who is at the other end of a connected unix socket (SO_PEERCRED):
+ * the process id, effective uid and effective gid the kernel recorded when
+ * the connection was made (for a client, those of the server at
+ * rawipc_listen). Each out-parameter may be NULL; they are written only on
+ * success. The pid is 0 if the peer is in another pid namespace.
+ *
+ * Returns 0, or -1 with errno set: ENOTCONN (not connected), EBADF, ENOTSOCK.
+ *
+ * # Safety
+ * Each non-NULL out-parameter must point to writable memory for its type.
+ */
+int rawipc_peer_cred(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+
+/**
  * Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET), as
  * `socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds)` does: a message sent on
  * `fds[0]` is received whole on `fds[1]`, and the other way round. Both are
@@ -609,8 +801,10 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
  * Returns the message's length; 0 when the peer is gone (every message it
  * sent has been received). On error returns -1 with errno set: EMSGSIZE if
  * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
- * receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
- * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * receive it into a larger buffer) or carries file descriptors (it stays
+ * queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
+ * NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN
+ * (non-blocking, none).
  *
  * # Safety
  * A non-NULL `buf` must point to `cap` writable bytes.
@@ -620,9 +814,53 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
 /**
  * Returns the size of the next message on `fd` without receiving it,
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
- * set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * set: EMSGSIZE if the message carries file descriptors (it stays queued:
+ * rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
+ * ENOTSOCK, EAGAIN (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
+
+/**
+ * Sends the `len` bytes at `buf` as one message, with copies of the `nfds`
+ * file descriptors at `fds` (SCM_RIGHTS): the receiver gets new fds for the
+ * same open files; the caller's stay open and remain the caller's.
+ * Retried if a signal interrupts.
+ *
+ * Returns `len`, or -1 with errno set: EINVAL (`len` 0, `nfds` above
+ * RAWIPC_MSG_MAX_FDS, `len` > SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0,
+ * `fds` NULL with `nfds` > 0), EBADF (an fd in `fds` is not open), EMSGSIZE
+ * (larger than the socket's send buffer), EPIPE (peer gone; never SIGPIPE),
+ * ETOOMANYREFS (this user has too many fds in flight), ENOTSOCK.
+ *
+ * # Safety
+ * A non-NULL `buf` must point to `len` readable bytes, a non-NULL `fds` to
+ * `nfds` ints.
+ */
+ssize_t rawipc_msg_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+
+/**
+ * Receives one whole message into `buf` and the file descriptors sent with
+ * it into `fds`, waiting for one; retried if a signal interrupts.
+ * `*nfds` is the room in `fds` on entry and the number of fds received on
+ * return. Received fds are new, close-on-exec, and the caller's.
+ *
+ * Returns the message's length; 0 with `*nfds` 0 when the peer is gone
+ * (every message it sent has been received). On error returns -1 with errno
+ * set, and nothing is lost: the message and all its fds stay queued.
+ * - EMSGSIZE: the message is longer than `cap` or carries more fds than
+ *   `*nfds`; `*nfds` is then set to the number it carries (rawipc_msg_size
+ *   tells its length). Receive it with more room.
+ * - EMFILE: this process has too few free fds for the message's fds.
+ * - EFAULT (`buf` NULL with `cap` > 0, `nfds` NULL, `fds` NULL with `*nfds`
+ *   > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking).
+ *
+ * One receiver per socket end: the message is looked at, then taken.
+ *
+ * # Safety
+ * A non-NULL `buf` must point to `cap` writable bytes, a non-NULL `nfds` to
+ * a writable size_t, and a non-NULL `fds` to `*nfds` writable ints.
+ */
+ssize_t rawipc_msg_recv_fds(int fd, void *buf, size_t cap, int *fds, size_t *nfds);
 
 /**
  * Makes `*m` an unlocked mutex, whatever it held (like
@@ -821,6 +1059,45 @@ void *rawipc_shared_alloc(size_t size);
  * Nothing in this process may use the memory afterwards.
  */
 int rawipc_shared_free(void *addr, size_t size);
+
+/**
+ * Makes `size` bytes of zero-filled memory to share with a process that did
+ * not fork from this one: a memfd (memfd_create with MFD_ALLOW_SEALING |
+ * MFD_CLOEXEC, no name on any file system) sized to `size` and sealed with
+ * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, so that nobody can ever shrink
+ * it and make a process using it die of SIGBUS. Maps it and stores its fd
+ * in `*fd` (close-on-exec, the caller's): send that fd with
+ * rawipc_msg_send_fds, the receiver maps it with rawipc_shared_open. The
+ * memory lives as long as some process maps it or holds an fd for it.
+ *
+ * Returns the memory's address (page-aligned), or NULL with errno set:
+ * EFAULT if `fd` is NULL, EINVAL if `size` is 0, ENOMEM, EMFILE/ENFILE.
+ * Free it with rawipc_shared_free(addr, size) and close the fd.
+ *
+ * # Safety
+ * A non-NULL `fd` must point to a writable int.
+ */
+void *rawipc_shared_create(size_t size, int *fd);
+
+/**
+ * Maps the whole of a shared memory region received from another process
+ * (an fd from rawipc_shared_create, passed with rawipc_msg_send_fds), after
+ * checking that it cannot make this process die of SIGBUS: it must be a
+ * memfd sealed against shrinking. Its size is read after that check and
+ * stored in `*size`. `fd` stays the caller's (it may be closed at once: the
+ * mapping keeps the memory).
+ *
+ * Returns the memory's address (page-aligned), or NULL with errno set:
+ * EPERM if the memory could still be shrunk (no F_SEAL_SHRINK: refuse such
+ * a peer), or is sealed against writing; EINVAL if `fd` is not a memfd (a
+ * pipe, a socket, a file on disk) or is empty; EACCES if it is not open for
+ * reading and writing; EFAULT if `size` is NULL; EBADF; ENOMEM.
+ * Free it with rawipc_shared_free(addr, *size).
+ *
+ * # Safety
+ * A non-NULL `size` must point to a writable size_t.
+ */
+void *rawipc_shared_open(int fd, size_t *size);
 
 #ifdef __cplusplus
 }  // extern "C"

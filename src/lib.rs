@@ -10,12 +10,17 @@
 //! | a mutex in shared memory that survives its holder's death | [`mutex`] |
 //! | a message channel in shared memory, at cache speed | [`chan`] |
 //! | a request and its reply in one shared cache line | [`call`] |
+//! | programs that did not fork from each other: a name to meet by, no file system | [`endpoint`] |
+//! | ... fds passed with a message, none lost | [`msg::send_fds`], [`msg::recv_fds`] |
+//! | ... shared memory a peer cannot shrink (a sealed memfd) | [`shm::SealedRegion`] |
+//! | ... a channel end handed over a connection | [`chan::handover`] |
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
-//! that has a libc must be libc's (see below), and the write that never
-//! raises `SIGPIPE` (`pwritev2` with `RWF_NOSIGNAL`), which rawipc makes
-//! itself on x86_64 and aarch64. The library never allocates,
+//! that has a libc must be libc's (see below); the write that never raises
+//! `SIGPIPE` (`pwritev2` with `RWF_NOSIGNAL`), which rawipc makes itself on
+//! x86_64 and aarch64; and `SO_PEERCRED`, whose pid may be 0 (a peer in
+//! another pid namespace), which rustix's type cannot hold. The library never allocates,
 //! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.
@@ -82,6 +87,7 @@ extern crate std;
 
 pub mod call;
 pub mod chan;
+pub mod endpoint;
 pub mod msg;
 pub mod mutex;
 pub mod pipe;

@@ -5,6 +5,8 @@
 //! message, never part of one and never two glued together. A message larger
 //! than the receive buffer is not cut: the receive fails with `EMSGSIZE` and
 //! leaves it queued, and [`next_size`] tells how large a buffer it needs.
+//! Nor are fds passed with a message lost: [`recv`] leaves such a message
+//! queued (`EMSGSIZE`) for [`recv_fds`].
 //! Empty messages are refused, so a receive that returns 0 always means that
 //! the peer is gone, like a pipe's end of file.
 //!
@@ -14,11 +16,15 @@
 //! `SOCK_CLOEXEC`), while sending and receiving keep these conventions.
 
 use rustix::net::{
-    AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
-    send as raw_send, socketpair as raw_socketpair,
+    AddressFamily, RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags, SocketFlags, SocketType,
+    recv as raw_recv, recvmsg, send as raw_send, socketpair as raw_socketpair,
 };
 
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
+
+mod fds;
+pub(crate) use fds::recv_fds_if;
+pub use fds::{MAX_FDS, next_sizes, recv_fds, send_fds};
 
 /// One end of a message socket pair; closed on drop.
 #[derive(Debug)]
@@ -58,17 +64,20 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
     retry_reset(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
 }
 
-/// `recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC)`: waits for the next message and
-/// returns its size without taking it; 0 when the peer is gone.
+/// `recvmsg(fd, {NULL, 0}, MSG_PEEK | MSG_TRUNC)`: waits for the next
+/// message and returns its size without taking it; 0 when the peer is gone.
 ///
 /// An empty message (which rawipc never sends, but another program might) is
 /// taken and skipped, so that 0 keeps meaning "peer gone".
+///
+/// Errors: `EMSGSIZE` if the message carries fds ([`send_fds`]): a receive
+/// with no room for them would lose them, so it stays queued for
+/// [`recv_fds`] ([`next_sizes`] tells its size and how many fds).
 #[doc(alias = "MSG_PEEK")]
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
     let fd = fd.as_fd();
     loop {
-        let (_, size) =
-            retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC))?;
+        let size = peek_size(fd)?;
         if size > 0 {
             return Ok(size);
         }
@@ -113,14 +122,27 @@ fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
         .intersects(PollFlags::HUP | PollFlags::RDHUP))
 }
 
+/// The next message's size, looked at with no room for control data:
+/// `MSG_CTRUNC` then tells that some came, and being a peek, nothing is
+/// installed or closed. `EMSGSIZE` if that was fds.
+fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
+    let mut none = RecvAncillaryBuffer::new(&mut []);
+    let flags = RecvFlags::PEEK | RecvFlags::TRUNC;
+    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, flags))?;
+    if got.flags.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
+        return Err(Errno::MSGSIZE);
+    }
+    Ok(got.bytes)
+}
+
 /// Receives one whole message into `buf` and returns its length; 0 when the
 /// peer is gone (every message it sent has been received).
 ///
-/// Errors: `EMSGSIZE` if the next message is larger than `buf`; it stays
-/// queued (see [`next_size`]). Waits for a message unless the socket is
-/// non-blocking (`EAGAIN`). One receiver per socket end: two processes
-/// receiving on the same end at once could take each other's message between
-/// the size check and the receive.
+/// Errors: `EMSGSIZE` if the next message is larger than `buf`, or carries
+/// fds (receive it with [`recv_fds`]); it stays queued (see [`next_size`]).
+/// Waits for a message unless the socket is non-blocking (`EAGAIN`). One
+/// receiver per socket end: two processes receiving on the same end at once
+/// could take each other's message between the size check and the receive.
 ///
 /// # References
 /// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)

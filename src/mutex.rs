@@ -556,6 +556,8 @@ unsafe impl<T: TearSafe + Send> Sync for ProcessMutex<T> {}
 // SAFETY: the mutex is an atomic usable between processes, and T is sound in
 // shared memory; neither has a destructor.
 unsafe impl<T: TearSafe + Send> ShmSafe for ProcessMutex<T> {}
+// SAFETY: a repr(C) pair of TearSafe parts (the raw mutex's word, any T).
+unsafe impl<T: TearSafe + Send> TearSafe for ProcessMutex<T> {}
 
 impl<T: TearSafe> ProcessMutex<T> {
     /// An unlocked mutex holding `value`.

@@ -18,6 +18,10 @@ use rustix::mm::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 
 use crate::{Errno, Result};
 
+mod memfd;
+pub use memfd::{SEALS, SealedRegion, map_sealed};
+pub(crate) use memfd::{map_checked, sealed_memfd, sealed_size};
+
 /// An anonymous shared mapping: readable, writable, zero-filled, inherited by
 /// every child forked after it was made, and unmapped (in this process) on drop.
 pub struct SharedRegion {

@@ -1,5 +1,7 @@
-//! The few calls that rustix does not expose: `fork`, `_exit`, and a write
-//! that never raises `SIGPIPE`.
+//! The few calls that rustix does not expose: `fork`, `_exit`, a write that
+//! never raises `SIGPIPE`, and `SO_PEERCRED` read into plain integers
+//! (rustix's `UCred` cannot hold the pid 0 the kernel reports for a peer in
+//! another pid namespace).
 //!
 //! In a process that has libc (every C program, every std Rust program)
 //! `fork` and `_exit` go through libc's own functions: libc's `fork` runs the
@@ -24,6 +26,40 @@ const SIGPIPE: i32 = 13;
 const SIGPIPE_BIT: u64 = 1 << (SIGPIPE - 1);
 const SIG_BLOCK: i32 = 0;
 const SIG_UNBLOCK: i32 = 1;
+
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
+pub(crate) const SOL_SOCKET: i32 = 0xffff;
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+pub(crate) const SOL_SOCKET: i32 = 1;
+#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+const SO_PEERCRED: i32 = 21;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PEERCRED: i32 = 18;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PEERCRED: i32 = 0x40;
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+const SO_PEERCRED: i32 = 17;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
+/// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
+pub(crate) use imp::peer_cred;
 
 /// The kernel's `siginfo_t` (128 bytes) for the signals this module queues
 /// and takes: `si_signo`, `si_errno`, `si_code`, then (from offset 16 on
@@ -56,6 +92,7 @@ mod raw {
         pub(crate) const RT_SIGPENDING: usize = 127;
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 297;
         pub(crate) const PWRITEV2: usize = 328;
+        pub(crate) const GETSOCKOPT: usize = 55;
     }
     #[cfg(target_arch = "aarch64")]
     pub(super) mod nr {
@@ -68,6 +105,7 @@ mod raw {
         pub(crate) const RT_SIGPENDING: usize = 136;
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 240;
         pub(crate) const PWRITEV2: usize = 287;
+        pub(crate) const GETSOCKOPT: usize = 209;
     }
 
     /// A Linux system call with up to six arguments; returns the kernel's
@@ -108,8 +146,9 @@ mod raw {
 
 #[cfg(not(feature = "freestanding"))]
 mod imp {
-    use super::{Errno, SigInfo};
+    use super::{Errno, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
+    use rustix::fd::{AsRawFd, BorrowedFd};
 
     /// libc's `sigset_t`: 1024 bits on glibc and musl, the kernel's 64 first.
     #[repr(C)]
@@ -122,6 +161,13 @@ mod imp {
     }
 
     unsafe extern "C" {
+        fn getsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *mut core::ffi::c_void,
+            len: *mut u32,
+        ) -> c_int;
         fn fork() -> c_int;
         fn _exit(status: c_int) -> !;
         fn __errno_location() -> *mut c_int;
@@ -149,6 +195,25 @@ mod imp {
         match unsafe { fork() } {
             -1 => Err(last_errno()),
             pid => Ok(pid),
+        }
+    }
+
+    pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<[u32; 3], Errno> {
+        let mut cred = [0u32; 3];
+        let mut len = size_of_val(&cred) as u32;
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        let ret = unsafe {
+            getsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                SO_PEERCRED,
+                cred.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        match ret {
+            0 => Ok(cred),
+            _ => Err(last_errno()),
         }
     }
 
@@ -202,9 +267,10 @@ mod imp {
 #[cfg(feature = "freestanding")]
 mod imp {
     use super::raw::{nr, result, syscall6};
-    use super::{Errno, SigInfo};
+    use super::{Errno, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
     use core::ptr;
+    use rustix::fd::{AsRawFd, BorrowedFd};
 
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     compile_error!(
@@ -221,6 +287,21 @@ mod imp {
         // SAFETY: with a null stack the child continues on a copy of ours,
         // exactly like fork(2); no pointer argument is passed.
         result(unsafe { syscall6(nr::CLONE, [SIGCHLD, 0, 0, 0, 0, 0]) }).map(|pid| pid as i32)
+    }
+
+    pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> Result<[u32; 3], Errno> {
+        let mut cred = [0u32; 3];
+        let mut len = size_of_val(&cred) as u32;
+        let args = [
+            fd.as_raw_fd() as usize,
+            SOL_SOCKET as usize,
+            SO_PEERCRED as usize,
+            cred.as_mut_ptr() as usize,
+            ptr::from_mut(&mut len) as usize,
+            0,
+        ];
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        result(unsafe { syscall6(nr::GETSOCKOPT, args) }).map(|_| cred)
     }
 
     pub(crate) fn exit(status: i32) -> ! {
@@ -690,5 +771,28 @@ mod tests {
     #[test]
     fn masked_fallback_leaves_every_sigpipe_state_as_it_was() {
         every_case(masked_write, "masked_write");
+    }
+}
+
+#[cfg(test)]
+mod peer_cred_tests {
+    use rustix::fd::AsFd;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+
+    #[test]
+    fn peer_cred_of_a_socket_pair_is_this_process() {
+        let (a, _b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let [pid, uid, gid] = super::peer_cred(a.as_fd()).unwrap();
+        assert_eq!(pid, rustix::process::getpid().as_raw_nonzero().get() as u32);
+        assert_eq!(uid, rustix::process::geteuid().as_raw());
+        assert_eq!(gid, rustix::process::getegid().as_raw());
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(super::peer_cred(r.as_fd()), Err(rustix::io::Errno::NOTSOCK));
     }
 }

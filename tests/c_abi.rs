@@ -290,12 +290,14 @@ fn c_contract_test_passes() {
 /// channel's contract: NULL, unmade handles, sizes, the wrong side, zero-copy
 /// misuse, dead peers, no fd left behind) and `tests/c/mutex.c` (NULL and
 /// misaligned pointers, EBUSY, EPERM, EOWNERDEAD after a SIGKILLed holder,
-/// rawipc_mutex_consistent, ENOTRECOVERABLE). Each exits non-zero if any of
-/// its checks failed.
+/// rawipc_mutex_consistent, ENOTRECOVERABLE) and `tests/c/unrelated.c`
+/// (named endpoints and who they admit, fd passing, sealed memory, channel
+/// hand-over, between programs that exec'd separately). Each exits non-zero
+/// if any of its checks failed.
 #[test]
 fn chan_and_mutex_c_tests_pass() {
     let lib = library();
-    for name in ["chan", "mutex"] {
+    for name in ["chan", "mutex", "unrelated"] {
         let program = scratch().join(format!("{name}-test"));
         let source = root().join(format!("tests/c/{name}.c"));
         compile(false, &["-std=c11"], &[source], &program, &[lib]);

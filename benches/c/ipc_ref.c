@@ -22,6 +22,12 @@
      pipe-tput MIB  write() into a default-size pipe, read() out of it
      ring-tput MIB  a ring of 16 slots of 64 KiB in shared memory, each
                     message copied in and copied out, both sides spinning
+   Meeting another process (prints ns per meeting):
+     meet N         the child listens on an abstract unix socket name; each
+                    time, the parent connects, the child accepts, makes an
+                    8 KiB memfd, maps it and sends its fd (SCM_RIGHTS), and
+                    the parent receives it, maps it, and unmaps and closes
+                    all (what a channel hand-over does, by hand, unchecked)
    Idle (prints % of one CPU):
      idle MS        a child blocked in read() on an idle pipe for MS ms: its
                     CPU time (getrusage(RUSAGE_CHILDREN)) over the wall time
@@ -43,7 +49,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -571,6 +579,79 @@ static void idle(long ms)
     printf("%.4f\n", (cpu_of_children() - cpu0) / (now() - t0) * 100);
 }
 
+#define MEET_REGION 8192
+
+static void meet(long iters)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int len = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "ipc-ref-%d", (int) getpid());
+    socklen_t alen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + (size_t) len);
+    long warm = iters / 10;
+    int listener;
+    pid_t pid;
+    double t0 = 0;
+
+    listener = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (listener == -1)
+        err_exit("socket");
+    if (bind(listener, (struct sockaddr *) &addr, alen) == -1 || listen(listener, 64) == -1)
+        err_exit("bind/listen");
+    pid = fork_pinned();
+    if (pid == 0) {
+        for (long i = 0; i < warm + iters; i++) {
+            char byte = 'm', control[CMSG_SPACE(sizeof(int))] = { 0 };
+            struct iovec iov = { &byte, 1 };
+            struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                                  .msg_control = control, .msg_controllen = sizeof control };
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            int conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+            int memfd = memfd_create("ipc-ref", MFD_CLOEXEC);
+            void *p;
+            if (conn == -1 || memfd == -1 || ftruncate(memfd, MEET_REGION) == -1)
+                err_exit("accept4/memfd_create/ftruncate");
+            p = mmap(NULL, MEET_REGION, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+            if (p == MAP_FAILED)
+                err_exit("mmap");
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+            if (sendmsg(conn, &msg, MSG_NOSIGNAL) != 1)
+                err_exit("sendmsg");
+            munmap(p, MEET_REGION);
+            close(memfd);
+            close(conn);
+        }
+        _exit(EXIT_SUCCESS);
+    }
+    if (close(listener) == -1)
+        err_exit("close");
+    for (long i = 0; i < warm + iters; i++) {
+        char byte, control[CMSG_SPACE(sizeof(int))];
+        struct iovec iov = { &byte, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                              .msg_control = control, .msg_controllen = sizeof control };
+        int conn, memfd;
+        void *p;
+        if (i == warm)
+            t0 = now();
+        conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (conn == -1 || connect(conn, (struct sockaddr *) &addr, alen) == -1)
+            err_exit("socket/connect");
+        if (recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) != 1 || CMSG_FIRSTHDR(&msg) == NULL)
+            err_exit("recvmsg");
+        memcpy(&memfd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+        p = mmap(NULL, MEET_REGION, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+        if (p == MAP_FAILED)
+            err_exit("mmap");
+        munmap(p, MEET_REGION);
+        close(memfd);
+        close(conn);
+    }
+    printf("%.1f\n", (now() - t0) / iters * 1e9);
+    reap(pid);
+}
+
 int main(int argc, char *argv[])
 {
     long count;
@@ -608,6 +689,8 @@ int main(int argc, char *argv[])
         pipe_tput(count);
     else if (strcmp(argv[1], "ring-tput") == 0)
         ring_tput(count);
+    else if (strcmp(argv[1], "meet") == 0)
+        meet(count);
     else if (strcmp(argv[1], "idle") == 0)
         idle(count);
     else

@@ -10,9 +10,9 @@ use core::mem::{align_of, size_of};
 use core::ptr;
 
 use rawipc_core::Errno;
-use rawipc_core::chan::{Channel, Receiver, Sender};
+use rawipc_core::chan::{Channel, Receiver, Sender, handover};
 
-use crate::{buffer, buffer_mut, fail, ssize_t};
+use crate::{borrow_fd, buffer, buffer_mut, fail, ssize_t};
 
 /// A channel handle, in memory of the caller's (not shared memory). Its
 /// contents are private; do not copy it (a copy would close the same file
@@ -484,4 +484,139 @@ pub unsafe extern "C" fn rawipc_chan_release(chan: *mut rawipc_chan) -> c_int {
         Ok(())
     });
     ret_int(r)
+}
+
+/// Stores a new handle holding `state` in `*chan`.
+///
+/// # Safety
+/// As rawipc_chan_create's `chan`.
+unsafe fn put(chan: *mut rawipc_chan, state: Result<State, Errno>) -> c_int {
+    match state {
+        Ok(state) => {
+            let h = Handle {
+                magic: MAGIC,
+                state,
+            };
+            // SAFETY: the caller's promise; size and alignment checked.
+            unsafe { chan.cast::<Handle>().write(h) };
+            0
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Makes a channel of `capacity` bytes (as rawipc_chan_create) for a process
+/// that did not fork from this one, and gives its receiving end to the
+/// process at the other end of the connected message socket `sock` (from
+/// rawipc_accept or rawipc_connect), which takes it with
+/// rawipc_chan_take_receiver. `*chan` becomes the sending end, used with
+/// rawipc_chan_send and the other calls as after rawipc_chan_sender; if the
+/// other process dies, before or after taking its end, sends fail with
+/// EPIPE. The channel's memory is a sealed memfd, on no file system.
+///
+/// Returns 0, or -1 with errno set (`*chan` untouched, nothing left in
+/// flight): EINVAL (`chan` NULL, `capacity` 0 or above 2^30), EPIPE (the
+/// peer is gone), EBADF/ENOTSOCK (`sock`), ENOMEM, EMFILE/ENFILE.
+///
+/// # Safety
+/// A non-NULL `chan` must point to writable memory for a `rawipc_chan`,
+/// which must not hold a channel still open (it would be leaked).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_give_receiver(
+    chan: *mut rawipc_chan,
+    sock: c_int,
+    capacity: usize,
+) -> c_int {
+    if chan.is_null() {
+        return fail(Errno::INVAL);
+    }
+    let tx = borrow_fd(sock).and_then(|s| handover::give_receiver(s, capacity));
+    // SAFETY: the caller's promise is passed on.
+    unsafe { put(chan, tx.map(|tx| State::Sender { tx, reserved: 0 })) }
+}
+
+/// As rawipc_chan_give_receiver, but gives the sending end away (taken with
+/// rawipc_chan_take_sender) and makes `*chan` the receiving end: if the
+/// other process dies, receives return 0 once every message it sent has
+/// been received.
+///
+/// Returns 0, or -1 with errno set as rawipc_chan_give_receiver.
+///
+/// # Safety
+/// As rawipc_chan_give_receiver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_give_sender(
+    chan: *mut rawipc_chan,
+    sock: c_int,
+    capacity: usize,
+) -> c_int {
+    if chan.is_null() {
+        return fail(Errno::INVAL);
+    }
+    let rx = borrow_fd(sock).and_then(|s| handover::give_sender(s, capacity));
+    // SAFETY: the caller's promise is passed on.
+    unsafe {
+        put(
+            chan,
+            rx.map(|rx| State::Receiver {
+                rx,
+                borrowed: false,
+            }),
+        )
+    }
+}
+
+/// Takes the receiving end of a channel given over the connected message
+/// socket `sock` by rawipc_chan_give_receiver, waiting for it, and makes
+/// `*chan` that end (as after rawipc_chan_receiver).
+///
+/// Nothing received is trusted: the memory must be a writable memfd sealed
+/// against shrinking, exactly as large as a ring of the stated size, which
+/// must be a power of two between 1024 and 2^30, and the life-line a
+/// connected unix stream socket; anything else is refused, its fds closed.
+///
+/// Returns 0, or -1 with errno set (`*chan` untouched): EPIPE (the peer is
+/// gone without giving a channel); EPROTO (the next message is not a
+/// hand-over of a receiving end: it stays queued, for rawipc_msg_recv; or
+/// it is one whose memory or life-line is wrong: it is taken and its fds
+/// closed); EPERM (its memory could still be shrunk); EMSGSIZE (the next
+/// message is too large to be a hand-over, or carries more than two fds; it
+/// stays queued); EINVAL (`chan` NULL); EBADF/ENOTSOCK; EMFILE; ENOMEM.
+///
+/// # Safety
+/// As rawipc_chan_give_receiver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_take_receiver(chan: *mut rawipc_chan, sock: c_int) -> c_int {
+    if chan.is_null() {
+        return fail(Errno::INVAL);
+    }
+    let rx = borrow_fd(sock).and_then(handover::take_receiver);
+    // SAFETY: the caller's promise is passed on.
+    unsafe {
+        put(
+            chan,
+            rx.map(|rx| State::Receiver {
+                rx,
+                borrowed: false,
+            }),
+        )
+    }
+}
+
+/// Takes the sending end of a channel given over `sock` by
+/// rawipc_chan_give_sender, and makes `*chan` that end (as after
+/// rawipc_chan_sender).
+///
+/// Returns 0, or -1 with errno set as rawipc_chan_take_receiver.
+///
+/// # Safety
+/// As rawipc_chan_give_receiver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_take_sender(chan: *mut rawipc_chan, sock: c_int) -> c_int {
+    if chan.is_null() {
+        return fail(Errno::INVAL);
+    }
+    let tx = borrow_fd(sock).and_then(handover::take_sender);
+    // SAFETY: the caller's promise is passed on.
+    unsafe { put(chan, tx.map(|tx| State::Sender { tx, reserved: 0 })) }
 }

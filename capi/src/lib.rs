@@ -28,6 +28,7 @@ mod io;
 
 mod call;
 mod chan;
+mod endpoint;
 mod msg;
 mod mutex;
 mod pipe_fast;
@@ -43,6 +44,10 @@ use rawipc_core::{BorrowedFd, Errno};
 pub type pid_t = c_int;
 /// A signed size, as `<sys/types.h>` defines it.
 pub type ssize_t = isize;
+/// A user id, as `<sys/types.h>` defines it.
+pub type uid_t = u32;
+/// A group id, as `<sys/types.h>` defines it.
+pub type gid_t = u32;
 
 /// The C library's functions that rawipc calls (the C library is always
 /// linked with one): the mirrors are libc's own calls, so that they behave

@@ -2,7 +2,7 @@
 
 use core::ffi::{c_int, c_void};
 
-use rawipc_core::{Errno, msg};
+use rawipc_core::{BorrowedFd, Errno, IntoRawFd, OwnedFd, msg};
 
 use crate::{borrow_fd, buffer, buffer_mut, fail, libc, ssize_t};
 
@@ -68,8 +68,10 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
 /// Returns the message's length; 0 when the peer is gone (every message it
 /// sent has been received). On error returns -1 with errno set: EMSGSIZE if
 /// the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
-/// receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
-/// EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// receive it into a larger buffer) or carries file descriptors (it stays
+/// queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
+/// NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN
+/// (non-blocking, none).
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `cap` writable bytes.
@@ -85,11 +87,138 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
 
 /// Returns the size of the next message on `fd` without receiving it,
 /// waiting for one; 0 when the peer is gone. On error returns -1 with errno
-/// set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// set: EMSGSIZE if the message carries file descriptors (it stays queued:
+/// rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
+/// ENOTSOCK, EAGAIN (non-blocking, none).
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_msg_size(fd: c_int) -> ssize_t {
     match borrow_fd(fd).and_then(msg::next_size) {
         Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+/// The most file descriptors one message carries (the kernel's SCM_MAX_FD).
+pub const RAWIPC_MSG_MAX_FDS: usize = 253;
+const _: () = assert!(RAWIPC_MSG_MAX_FDS == msg::MAX_FDS);
+
+/// Sends the `len` bytes at `buf` as one message, with copies of the `nfds`
+/// file descriptors at `fds` (SCM_RIGHTS): the receiver gets new fds for the
+/// same open files; the caller's stay open and remain the caller's.
+/// Retried if a signal interrupts.
+///
+/// Returns `len`, or -1 with errno set: EINVAL (`len` 0, `nfds` above
+/// RAWIPC_MSG_MAX_FDS, `len` > SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0,
+/// `fds` NULL with `nfds` > 0), EBADF (an fd in `fds` is not open), EMSGSIZE
+/// (larger than the socket's send buffer), EPIPE (peer gone; never SIGPIPE),
+/// ETOOMANYREFS (this user has too many fds in flight), ENOTSOCK.
+///
+/// # Safety
+/// A non-NULL `buf` must point to `len` readable bytes, a non-NULL `fds` to
+/// `nfds` ints.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_send_fds(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    fds: *const c_int,
+    nfds: usize,
+) -> ssize_t {
+    let sent = (|| {
+        let fd = borrow_fd(fd)?;
+        // SAFETY: the caller's promise is passed on.
+        let buf = unsafe { buffer(buf, len) }?;
+        if nfds > msg::MAX_FDS || len == 0 {
+            return Err(Errno::INVAL);
+        }
+        if nfds > 0 && fds.is_null() {
+            return Err(Errno::FAULT);
+        }
+        // A copy of the caller's list, each fd checked to be one.
+        let mut list: [c_int; msg::MAX_FDS] = [0; msg::MAX_FDS];
+        for (i, slot) in list.iter_mut().take(nfds).enumerate() {
+            // SAFETY: the caller's promise: `nfds` readable ints.
+            *slot = unsafe { fds.add(i).read() };
+            borrow_fd(*slot)?;
+        }
+        // SAFETY: BorrowedFd is a repr(transparent) int that is never -1;
+        // the first `nfds` are the caller's fds, all non-negative (checked),
+        // borrowed for this call only.
+        let borrowed: &[BorrowedFd<'_>] =
+            unsafe { core::slice::from_raw_parts(list.as_ptr().cast(), nfds) };
+        msg::send_fds(fd, buf, borrowed)
+    })();
+    match sent {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+/// Receives one whole message into `buf` and the file descriptors sent with
+/// it into `fds`, waiting for one; retried if a signal interrupts.
+/// `*nfds` is the room in `fds` on entry and the number of fds received on
+/// return. Received fds are new, close-on-exec, and the caller's.
+///
+/// Returns the message's length; 0 with `*nfds` 0 when the peer is gone
+/// (every message it sent has been received). On error returns -1 with errno
+/// set, and nothing is lost: the message and all its fds stay queued.
+/// - EMSGSIZE: the message is longer than `cap` or carries more fds than
+///   `*nfds`; `*nfds` is then set to the number it carries (rawipc_msg_size
+///   tells its length). Receive it with more room.
+/// - EMFILE: this process has too few free fds for the message's fds.
+/// - EFAULT (`buf` NULL with `cap` > 0, `nfds` NULL, `fds` NULL with `*nfds`
+///   > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking).
+///
+/// One receiver per socket end: the message is looked at, then taken.
+///
+/// # Safety
+/// A non-NULL `buf` must point to `cap` writable bytes, a non-NULL `nfds` to
+/// a writable size_t, and a non-NULL `fds` to `*nfds` writable ints.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_recv_fds(
+    fd: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    fds: *mut c_int,
+    nfds: *mut usize,
+) -> ssize_t {
+    if nfds.is_null() {
+        return fail(Errno::FAULT);
+    }
+    // SAFETY: the caller's promise: a readable size_t.
+    let room = unsafe { nfds.read() };
+    if room > 0 && fds.is_null() {
+        return fail(Errno::FAULT);
+    }
+    let mut got: [Option<OwnedFd>; msg::MAX_FDS] = [const { None }; msg::MAX_FDS];
+    let room = room.min(msg::MAX_FDS);
+    let result = borrow_fd(fd).and_then(|fd| {
+        // SAFETY: the caller's promise is passed on.
+        let buf = unsafe { buffer_mut(buf, cap) }?;
+        match msg::recv_fds(fd, buf, &mut got[..room]) {
+            Err(Errno::MSGSIZE) => {
+                // Tell how many fds it carries (the message stays queued).
+                if let Ok((_, needed)) = msg::next_sizes(fd) {
+                    // SAFETY: as above, writable.
+                    unsafe { nfds.write(needed) };
+                }
+                Err(Errno::MSGSIZE)
+            }
+            other => other,
+        }
+    });
+    match result {
+        Ok((len, n)) => {
+            for (i, fd) in got.iter_mut().take(n).enumerate() {
+                if let Some(fd) = fd.take() {
+                    // SAFETY: the caller's promise: `*nfds` >= n writable ints.
+                    unsafe { fds.add(i).write(fd.into_raw_fd()) };
+                }
+            }
+            // SAFETY: as above.
+            unsafe { nfds.write(n) };
+            len as ssize_t
+        }
         Err(e) => fail(e),
     }
 }

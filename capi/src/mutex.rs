@@ -15,7 +15,9 @@ use crate::fail;
 /// A mutex that processes sharing memory can lock, and that survives the
 /// death of its holder. Put it in memory from rawipc_shared_alloc (which
 /// is zero-filled, and a zero-filled rawipc_mutex is unlocked) before fork,
-/// or initialize it with rawipc_mutex_init. `word` is rawipc's alone: read
+/// or from rawipc_shared_create (zero-filled too) to share it with a
+/// process that did not fork from this one, or initialize it with
+/// rawipc_mutex_init. `word` is rawipc's alone: read
 /// or write it only through the rawipc_mutex_* functions.
 ///
 /// When the process holding it dies, the next locker gets the lock with

@@ -1,0 +1,351 @@
+//! Passing file descriptors with a message (`SCM_RIGHTS`), losing none.
+//!
+//! [`send_fds`] sends a message and up to [`MAX_FDS`] fds with it; the
+//! receiver gets new fds (close-on-exec) for the same open files: a pipe end,
+//! a socket, a sealed memory region ([`crate::shm::SealedRegion`]).
+//!
+//! The kernel loses fds in two ways that [`recv_fds`] is built to avoid:
+//! a receive whose control buffer is too small closes the fds that do not
+//! fit, and a receive in a process out of fds closes those it cannot install
+//! (both with `MSG_CTRUNC`, which most code never checks). So `recv_fds`
+//! first *peeks* at the message with room for the kernel's own maximum of
+//! fds, which installs copies of them; only if the message and all its fds
+//! fit the caller's room, and all were installed, does it take the message
+//! off the queue (and the kernel then drops its own references, the copies
+//! being the fds the caller gets). Otherwise the copies are closed and the
+//! message stays queued, whole, with `EMSGSIZE` or `EMFILE`.
+
+use core::mem::MaybeUninit;
+
+use rustix::fd::FromRawFd;
+use rustix::io::{IoSlice, IoSliceMut};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, recvmsg, sendmsg,
+};
+
+use super::{peer_gone, retry_reset};
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result};
+
+/// The most fds one message carries: the kernel's own limit (`SCM_MAX_FD`),
+/// so that whatever any sender can send, a receive has room to look at it.
+pub const MAX_FDS: usize = 253;
+
+/// Control-message room for [`MAX_FDS`] fds, and for credentials in case
+/// the socket has `SO_PASSCRED` on (so that they never crowd fds out).
+const CONTROL: usize = rustix::cmsg_space!(ScmRights(MAX_FDS), ScmCredentials(1));
+
+/// `sendmsg(fd, {msg, SCM_RIGHTS: fds}, MSG_NOSIGNAL)`, retried on `EINTR`:
+/// sends `msg` as one message with `fds` (the receiver gets copies; the
+/// sender's stay open). Returns `msg.len()`.
+///
+/// Errors: `EINVAL` for an empty message or more than [`MAX_FDS`] fds;
+/// `EMSGSIZE` for a message larger than the socket's send buffer; `EPIPE`
+/// (never `SIGPIPE`) when the peer is gone; `ETOOMANYREFS` when this user
+/// has too many fds in flight (the limit is `RLIMIT_NOFILE`); `EBADF`.
+///
+/// # References
+/// - [sendmsg(2)](https://man7.org/linux/man-pages/man2/sendmsg.2.html)
+/// - [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html) (`SCM_RIGHTS`)
+#[doc(alias = "SCM_RIGHTS")]
+pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
+    if msg.is_empty() || fds.len() > MAX_FDS {
+        return Err(Errno::INVAL);
+    }
+    let fd = fd.as_fd();
+    let mut space = [MaybeUninit::<u8>::uninit(); CONTROL];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(Errno::INVAL);
+    }
+    let iov = [IoSlice::new(msg)];
+    retry_reset(|| sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL))
+}
+
+/// Room for control messages, aligned for `struct cmsghdr`, zero-filled so
+/// that the end of what the kernel wrote reads as a header of length 0.
+#[repr(C, align(8))]
+struct Space([MaybeUninit<u8>; CONTROL]);
+
+/// `recvmsg(fd, data, MSG_PEEK | MSG_TRUNC | MSG_CMSG_CLOEXEC)` with `room`
+/// bytes (at most [`CONTROL`]) for control messages: the message's length,
+/// whether control data was cut (`MSG_CTRUNC`), and the fds the kernel
+/// installed, put in `copies` (their number is returned; beyond its slots
+/// they are closed).
+///
+/// The control messages are read here rather than by rustix: its parser
+/// makes a `UCred` of any credentials, whose pid cannot be the 0 the
+/// kernel reports for a sender in another pid namespace.
+fn peek_control(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    room: usize,
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+) -> Result<(usize, bool, usize)> {
+    let mut space = Space([MaybeUninit::new(0); CONTROL]);
+    let mut control = RecvAncillaryBuffer::new(&mut space.0[..room.min(CONTROL)]);
+    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
+    let mut iov = [IoSliceMut::new(data)];
+    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut control, flags))?;
+    // Not dropped: its drop would parse the messages. It owns nothing.
+    core::mem::forget(control);
+    // SAFETY: every byte was initialized (zeros, then what the kernel wrote).
+    let bytes: &[u8; CONTROL] = unsafe { &*space.0.as_ptr().cast() };
+    let n = take_rights(&bytes[..room.min(CONTROL)], copies);
+    Ok((got.bytes, got.flags.contains(ReturnFlags::CTRUNC), n))
+}
+
+/// The fds of the `SCM_RIGHTS` messages in `control` (as `recvmsg` wrote
+/// it, zeros after), owned at last: into `copies`, or closed if no slot is
+/// left. Returns how many went into `copies`. The pidfd of an `SCM_PIDFD`
+/// message (a socket with `SO_PASSPIDFD` on) is closed, never leaked.
+fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize {
+    const WORD: usize = size_of::<usize>();
+    // `cmsg_len` (a size_t), `cmsg_level`, `cmsg_type`, then the data at
+    // the next word boundary.
+    const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
+    const SCM_RIGHTS: i32 = 1;
+    const SCM_PIDFD: i32 = 4;
+    let int = |at: usize| i32::from_ne_bytes([0, 1, 2, 3].map(|i| control[at + i]));
+    let mut n = 0;
+    let mut at = 0;
+    while at + HEADER <= control.len() {
+        let mut len = [0u8; WORD];
+        len.copy_from_slice(&control[at..at + WORD]);
+        let len = usize::from_ne_bytes(len);
+        if len < HEADER {
+            break;
+        }
+        let end = at.saturating_add(len).min(control.len());
+        let kind = int(at + WORD + 4);
+        if int(at + WORD) == crate::sys::SOL_SOCKET && (kind == SCM_RIGHTS || kind == SCM_PIDFD) {
+            for raw in control[at + HEADER..end].chunks_exact(4) {
+                let raw = i32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+                if raw < 0 {
+                    // A pidfd the kernel could not make (its error).
+                    continue;
+                }
+                // SAFETY: the kernel has just installed this fd for this
+                // call, and nothing else knows of it.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                match copies.get_mut(n) {
+                    Some(slot) if kind == SCM_RIGHTS => {
+                        *slot = Some(fd);
+                        n += 1;
+                    }
+                    _ => drop(fd),
+                }
+            }
+        }
+        at = at.saturating_add(len.next_multiple_of(WORD));
+    }
+    n
+}
+
+/// Looks at the next message without taking it: its length, its first
+/// bytes (copied into `data`), and copies of its fds in `copies` (their
+/// number is returned).
+///
+/// Errors: `EMFILE` if this process could not hold copies of all its fds
+/// (the message stays queued).
+fn peek_into(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+) -> Result<(usize, usize)> {
+    // The room is for the kernel's maximum: what is cut was never made.
+    let (len, cut, n) = peek_control(fd, data, CONTROL, copies)?;
+    if cut {
+        // Out of fds: some copies could not be made. Nothing is taken.
+        copies.iter_mut().for_each(|c| *c = None);
+        return Err(Errno::MFILE);
+    }
+    Ok((len, n))
+}
+
+/// Whether the next message, whose control data did not fit a peek with no
+/// room for any (`MSG_CTRUNC`), carries fds. Fds are the only control data
+/// a unix socket receives unless it asks for credentials (`SO_PASSCRED`);
+/// then a peek with room for the credentials, which come first, and none for
+/// fds tells, again installing nothing.
+pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
+    if !rustix::net::sockopt::socket_passcred(fd)? {
+        return Ok(true);
+    }
+    let mut copies = [const { None }; MAX_FDS];
+    let room = rustix::cmsg_space!(ScmCredentials(1));
+    // Copies of fds that did fit (had the option just been turned off) are
+    // closed as `copies` is dropped.
+    let (_, cut, n) = peek_control(fd, &mut [], room, &mut copies)?;
+    Ok(cut || n > 0)
+}
+
+/// The length of the next message and the number of fds it carries, waiting
+/// for one, without taking it; `(0, 0)` when the peer is gone.
+///
+/// Errors: `EMFILE` (this process is too short of fds to look at them: the
+/// message stays queued), and those of [`super::next_size`].
+pub fn next_sizes(fd: impl AsFd) -> Result<(usize, usize)> {
+    let fd = fd.as_fd();
+    let mut copies = [const { None }; MAX_FDS];
+    next_peeked(fd, &mut [], &mut copies)
+}
+
+/// [`peek_into`] the next message, skipping empty messages that carry no
+/// fd; `(0, 0)` when the peer is gone.
+fn next_peeked(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+) -> Result<(usize, usize)> {
+    loop {
+        let (len, n) = peek_into(fd, data, copies)?;
+        if len > 0 || n > 0 {
+            return Ok((len, n));
+        }
+        // End of file, or an empty message (as in `next_size`).
+        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
+            return Ok((0, 0));
+        }
+        retry_reset(|| rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// Receives one whole message into `buf` and its fds into the first slots
+/// of `fds`, waiting for one. Returns the message's length and the number
+/// of fds; `(0, 0)` when the peer is gone (every message it sent has been
+/// received). Received fds are close-on-exec; fds already in the slots are
+/// closed when replaced.
+///
+/// Nothing is lost. Errors, each leaving the message and all its fds queued:
+/// - `EMSGSIZE`: the message is longer than `buf`, or carries more fds than
+///   `fds` has slots ([`next_sizes`] tells how much room it needs);
+/// - `EMFILE`: this process has too few free fds for the message's fds;
+/// - those of [`super::recv`].
+///
+/// One receiver per socket end (as for [`super::recv`]): the message is
+/// looked at, then taken, and a second receiver in between could take it.
+///
+/// # References
+/// - [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+/// - [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html) (`SCM_RIGHTS`)
+#[doc(alias = "MSG_CMSG_CLOEXEC")]
+pub fn recv_fds(
+    fd: impl AsFd,
+    buf: &mut [u8],
+    fds: &mut [Option<OwnedFd>],
+) -> Result<(usize, usize)> {
+    let fd = fd.as_fd();
+    let mut copies = [const { None }; MAX_FDS];
+    let (len, n) = next_peeked(fd, &mut [], &mut copies)?;
+    if len == 0 && n == 0 {
+        return Ok((0, 0));
+    }
+    if len > buf.len() || n > fds.len() {
+        return Err(Errno::MSGSIZE);
+    }
+    // Take the message. With no control room the kernel closes its own
+    // references to the fds; the copies made by the peek are the same open
+    // files, and they are what the caller gets.
+    let mut iov = [IoSliceMut::new(&mut buf[..len])];
+    let mut none = RecvAncillaryBuffer::new(&mut []);
+    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut none, RecvFlags::TRUNC))?;
+    if got.bytes != len {
+        // Another receiver took the message looked at: this is another one.
+        return Err(Errno::MSGSIZE);
+    }
+    for (slot, copy) in fds.iter_mut().zip(copies.iter_mut().take(n)) {
+        *slot = copy.take();
+    }
+    Ok((len, n))
+}
+
+/// As [`recv_fds`], but takes the message only if `accept` accepts its bytes
+/// and its number of fds (looked at in place, before anything is taken);
+/// otherwise fails with `accept`'s error and leaves it queued, whole. For
+/// protocols on top of fd passing (a channel hand-over), so that a message
+/// that is not theirs is never lost.
+pub(crate) fn recv_fds_if(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut [Option<OwnedFd>],
+    accept: impl FnOnce(&[u8], usize) -> Result<()>,
+) -> Result<(usize, usize)> {
+    let mut copies = [const { None }; MAX_FDS];
+    let (len, n) = next_peeked(fd, buf, &mut copies)?;
+    if len == 0 && n == 0 {
+        return Ok((0, 0));
+    }
+    if len > buf.len() || n > fds.len() {
+        return Err(Errno::MSGSIZE);
+    }
+    accept(&buf[..len], n)?;
+    // Its bytes are in `buf` and its fds in `copies`: take it off the queue.
+    let mut none = RecvAncillaryBuffer::new(&mut []);
+    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, RecvFlags::TRUNC))?;
+    if got.bytes != len {
+        return Err(Errno::MSGSIZE);
+    }
+    for (slot, copy) in fds.iter_mut().zip(copies.iter_mut().take(n)) {
+        *slot = copy.take();
+    }
+    Ok((len, n))
+}
+
+impl super::MsgSocket {
+    /// Sends `msg` with `fds`. See [`send_fds`].
+    pub fn send_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
+        send_fds(self, msg, fds)
+    }
+
+    /// Receives one whole message and its fds. See [`recv_fds`].
+    pub fn recv_fds(&self, buf: &mut [u8], fds: &mut [Option<OwnedFd>]) -> Result<(usize, usize)> {
+        recv_fds(self, buf, fds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::{AsRawFd, IntoRawFd};
+
+    /// One control message as the kernel lays it out on this machine.
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> [u8; 64] {
+        let word = size_of::<usize>();
+        let header = (word + 8).next_multiple_of(word);
+        let mut m = [0u8; 64];
+        m[..word].copy_from_slice(&(header + data.len()).to_ne_bytes());
+        m[word..word + 4].copy_from_slice(&level.to_ne_bytes());
+        m[word + 4..word + 8].copy_from_slice(&kind.to_ne_bytes());
+        m[header..header + data.len()].copy_from_slice(data);
+        m
+    }
+
+    #[test]
+    fn rights_are_found_behind_credentials_with_pid_0() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let (r, w) = (r.into_raw_fd(), w.into_raw_fd());
+        let word = size_of::<usize>();
+        let header = (word + 8).next_multiple_of(word);
+        // Credentials: pid 0 (a sender in another pid namespace), uid, gid.
+        let creds = cmsg(crate::sys::SOL_SOCKET, 2, &[0; 12]);
+        let mut fds = [0u8; 8];
+        fds[..4].copy_from_slice(&r.to_ne_bytes());
+        fds[4..].copy_from_slice(&w.to_ne_bytes());
+        let rights = cmsg(crate::sys::SOL_SOCKET, 1, &fds);
+        let creds_space = (header + 12).next_multiple_of(word);
+        let mut control = [0u8; 256];
+        control[..creds_space].copy_from_slice(&creds[..creds_space]);
+        control[creds_space..creds_space + header + 8].copy_from_slice(&rights[..header + 8]);
+        let mut copies = [const { None }; MAX_FDS];
+        assert_eq!(take_rights(&control, &mut copies), 2);
+        let got: [i32; 2] = [0, 1].map(|i| copies[i].as_ref().unwrap().as_raw_fd());
+        assert_eq!(got, [r, w]);
+        // Nothing at all, and a header cut short, give none.
+        assert_eq!(take_rights(&[0; 64], &mut [const { None }; MAX_FDS]), 0);
+        assert_eq!(
+            take_rights(&rights[..header - 1], &mut [const { None }; MAX_FDS]),
+            0
+        );
+    }
+}
