@@ -250,8 +250,9 @@ ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
  * rawipc_chan_commit. Reserving again before committing, for at most as
  * many bytes, returns the same place.
  *
- * Returns the address, or NULL with errno set as rawipc_chan_send, and
- * EBUSY if space is reserved already for fewer than `len` bytes.
+ * Returns the address, or NULL with errno set as rawipc_chan_send (EINVAL
+ * also for `len` above SSIZE_MAX), and EBUSY if space is reserved already
+ * for fewer than `len` bytes.
  *
  * # Safety
  * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
@@ -312,7 +313,8 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 
 /**
  * Gives the message borrowed with rawipc_chan_recv_borrow back to the
- * sender; its address must not be used afterwards.
+ * sender; its address must not be used afterwards. It gives back exactly
+ * what was lent, whatever the sender wrote into the ring meanwhile.
  *
  * Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
  * borrowed).
@@ -445,8 +447,9 @@ int rawipc_mutex_consistent(rawipc_mutex *m);
  * MAP_ANONYMOUS, -1, 0)`.
  *
  * Returns the memory's address (page-aligned), or NULL with errno set:
- * EINVAL if `size` is 0, ENOMEM if that much memory cannot be had.
- * Free it with rawipc_shared_free(addr, size), in each process that has it.
+ * EINVAL if `size` is 0 or above SSIZE_MAX, ENOMEM if that much memory
+ * cannot be had. Free it with rawipc_shared_free(addr, size), in each
+ * process that has it.
  */
 void *rawipc_shared_alloc(size_t size);
 

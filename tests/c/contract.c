@@ -490,10 +490,13 @@ static void test_shared_memory(void)
     CHECK_RET(rawipc_shared_free(mem, a.size), 0, "rawipc_shared_free(addr, size)");
 
     CHECK_NULL(rawipc_shared_alloc(0), EINVAL, "rawipc_shared_alloc(0)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), ENOMEM, "rawipc_shared_alloc(SIZE_MAX)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), ENOMEM, "rawipc_shared_alloc(SIZE_MAX - page)");
-    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), ENOMEM,
+    /* Above SSIZE_MAX no size is possible: EINVAL, as for every length. */
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), EINVAL, "rawipc_shared_alloc(SIZE_MAX)");
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), EINVAL, "rawipc_shared_alloc(SIZE_MAX - page)");
+    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), EINVAL,
                "rawipc_shared_alloc(PTRDIFF_MAX + 1)");
+    /* A possible size that is too much memory: ENOMEM. */
+    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX), ENOMEM, "rawipc_shared_alloc(PTRDIFF_MAX)");
 }
 
 /* ------------------------------------------------------------------ */
