@@ -344,7 +344,8 @@ int rawipc_msg_socketpair(int *fds);
  * Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
  * refused, so that a receive of 0 always means the peer is gone, or `len` >
  * SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
- * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+ * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK,
+ * EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one).
  *
  * # Safety
  * A non-NULL `buf` must point to `len` readable bytes.
@@ -359,7 +360,10 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
  * sent has been received). On error returns -1 with errno set: EMSGSIZE if
  * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
  * receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
- * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EPROTOTYPE (a socket, but
+ * not a SOCK_SEQPACKET one: a stream keeps no message boundaries, and a
+ * datagram socket never tells that its peer is gone), EAGAIN
+ * (non-blocking, none).
  *
  * # Safety
  * A non-NULL `buf` must point to `cap` writable bytes.
@@ -369,7 +373,8 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
 /**
  * Returns the size of the next message on `fd` without receiving it,
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
- * set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * set: EBADF, ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN
+ * (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
 
