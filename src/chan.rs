@@ -48,10 +48,11 @@
 //!
 //! A dead peer is learned the way the notes teach, through end of file: each
 //! side keeps its end of a socket pair, which the kernel closes when its
-//! process dies. A sleeper wakes every [`LIVENESS_CHECK_MS`] ms to look; so a
-//! receiver whose sender died gets every message the sender committed and
-//! then "peer gone", and a sender whose receiver died gets `EPIPE`, within
-//! about that time.
+//! process dies. A waiting side looks at it every [`LIVENESS_CHECK_MS`] ms,
+//! by the clock, whatever else wakes it (a storm of signals cuts every sleep
+//! short, and does not put the look off); so a receiver whose sender died
+//! gets every message the sender committed and then "peer gone", and a
+//! sender whose receiver died gets `EPIPE`, within about that time.
 //!
 //! # Trust
 //! The other process may be buggy or hostile and write any bytes anywhere in
@@ -74,7 +75,7 @@ mod ring;
 pub(crate) mod wait;
 
 use ring::{
-    ALIGN_FROM, ASKING, HDR, LINE, PAD, Ring, SLEEPING, WRAP, observed_head, padded, publish_head,
+    ALIGN_FROM, HDR, LINE, PAD, Ring, SLEEPING, WRAP, observed_head, padded, publish_head,
     stamp_for,
 };
 use wait::{Wait, peer_gone, wait_until, wake};
@@ -166,6 +167,10 @@ impl Channel {
 }
 
 /// The sending end of a channel.
+///
+/// One process sends: a `Sender` alive across [`fork`](crate::process::fork)
+/// may be used afterwards by the parent or by the child, never by both (see
+/// fork's safety contract); fork with the [`Channel`] instead.
 pub struct Sender {
     ring: Ring,
     life: OwnedFd,
@@ -177,11 +182,13 @@ pub struct Sender {
     /// Set by `EPROTO` (corrupt ring) or `EPIPE` (receiver gone): every
     /// later send fails the same way, as a pipe's writes do.
     broken: Option<Errno>,
-    /// Whether our `tx_waiting` flag is up.
-    asking: bool,
 }
 
 /// The receiving end of a channel.
+///
+/// One process receives: a `Receiver` alive across
+/// [`fork`](crate::process::fork) may be used afterwards by the parent or by
+/// the child, never by both (see fork's safety contract).
 pub struct Receiver {
     ring: Ring,
     life: OwnedFd,
@@ -200,7 +207,12 @@ pub struct Receiver {
 }
 
 /// Space reserved in the ring by [`Sender::reserve`]: write the message in
-/// place, then [`Reservation::commit`] it. Dropped uncommitted, it sends nothing.
+/// place, then [`Reservation::commit`] it. Dropped uncommitted (or after a
+/// commit that failed), it sends nothing and leaves nothing in the ring.
+///
+/// A reservation alive across [`fork`](crate::process::fork) must be used on
+/// one side at most (see fork's safety contract): both would write the same
+/// bytes of the shared ring.
 pub struct Reservation<'a> {
     sender: &'a mut Sender,
     buf: NonNull<u8>,
@@ -213,7 +225,12 @@ pub struct Reservation<'a> {
 }
 
 /// A message borrowed in place by [`Receiver::recv_borrowed`]; its space is
-/// given back to the sender when it is dropped.
+/// given back to the sender when it is dropped (or, after
+/// [`Message::keep`], by [`Receiver::release_kept`]).
+///
+/// A message alive across [`fork`](crate::process::fork) must be used on
+/// one side at most (see fork's safety contract): both would give the same
+/// space back.
 pub struct Message<'a> {
     receiver: &'a mut Receiver,
     buf: NonNull<u8>,
@@ -229,7 +246,6 @@ impl Sender {
             head: 0,
             spin_ns: DEFAULT_SPIN_NS,
             broken: None,
-            asking: false,
         }
     }
 
@@ -259,7 +275,6 @@ impl Sender {
         // to be aligned, that fits before the ring's end, with room by the
         // receiver's position as last seen.
         if self.broken.is_none()
-            && !self.asking
             && len != 0
             && len < ALIGN_FROM
             && len <= self.ring.max_message()
@@ -334,7 +349,6 @@ impl Sender {
         // Room for all that and the next header, which the commit zeroes.
         let needed = (skip + pad + size + HDR) as u64;
         if !self.has_room(needed)? {
-            self.ask_for_room(true);
             if !wait {
                 if peer_gone(&self.life)? {
                     self.broken = Some(Errno::PIPE);
@@ -368,7 +382,6 @@ impl Sender {
             }
             result?;
         }
-        self.ask_for_room(false);
         let off = self.ring.offset(self.tail + (skip + pad) as u64);
         // SAFETY: off + HDR + len <= cap (checked above): inside the ring.
         let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
@@ -434,20 +447,6 @@ impl Sender {
         self.ring.len(off).store(marker, Ordering::Relaxed);
         self.publish(off);
         self.tail += skip as u64;
-    }
-
-    /// Raises or lowers the flag that asks the receiver to publish its
-    /// position now; writes shared memory only when the flag changes.
-    fn ask_for_room(&mut self, ask: bool) {
-        if self.asking != ask {
-            self.asking = ask;
-            let flag = if ask { ASKING } else { 0 };
-            self.ring
-                .control()
-                .tx_waiting
-                .0
-                .store(flag, Ordering::Relaxed);
-        }
     }
 
     /// Stamps the header at `off` (its length already written), which makes

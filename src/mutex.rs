@@ -747,6 +747,11 @@ impl<T: TearSafe> fmt::Debug for ProcessMutex<T> {
 
 /// The lock of a [`ProcessMutex`], held: dereferences to the value, and
 /// unlocks when dropped.
+///
+/// A guard alive across [`fork`](crate::process::fork) must not be used in
+/// the child, nor in the parent while the child could (see fork's safety
+/// contract): the child does not hold the lock, but its copy of the guard
+/// would still reach the shared value.
 #[must_use = "the mutex unlocks as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: TearSafe> {
     mutex: &'a ProcessMutex<T>,

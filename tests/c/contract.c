@@ -237,6 +237,15 @@ static int matches(const unsigned char *buf, size_t n, unsigned seed)
 }
 
 /* The lowest free fd number: what the next open() would return. */
+/* Whether this program runs under valgrind, whose address space manager and
+   fd table answer a few calls differently from the kernel (its preload
+   library is in LD_PRELOAD). */
+static int under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
 static int next_fd(void)
 {
     int fd = open("/dev/null", O_RDONLY);
@@ -497,7 +506,8 @@ static void test_shared_memory(void)
     CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), EINVAL,
                "rawipc_shared_alloc(PTRDIFF_MAX + 1)");
     /* A possible size that is too much memory: ENOMEM. */
-    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX), ENOMEM, "rawipc_shared_alloc(PTRDIFF_MAX)");
+    if (!under_valgrind()) /* valgrind's mmap answers EINVAL itself */
+        CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX), ENOMEM, "rawipc_shared_alloc(PTRDIFF_MAX)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -900,8 +910,10 @@ static void test_pipe(void)
         fds[0] = fds[1] = -7;
         CHECK_ERR(rawipc_pipe(fds), EMFILE, "rawipc_pipe() with room for one fd");
         CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
-        CHECK_ERR(rawipc_msg_socketpair(fds), EMFILE, "rawipc_msg_socketpair() with room for one fd");
-        CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
+        if (!under_valgrind()) { /* valgrind's socketpair ignores the lowered limit */
+            CHECK_ERR(rawipc_msg_socketpair(fds), EMFILE, "rawipc_msg_socketpair() with room for one fd");
+            CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
+        }
         if (setrlimit(RLIMIT_NOFILE, &old) == -1)
             die("setrlimit");
         CHECK(next_fd() == before, "no fd leaked by the failures (next fd %d)", before);
