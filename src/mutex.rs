@@ -35,13 +35,22 @@
 //! ```
 //!
 //! # How it works, and its limits
-//! The mutex is one 32-bit futex word: 0 when free, else the holder's
-//! *process* id plus two flags (waiters may sleep; the previous holder died).
-//! Locking and unlocking a free mutex is one compare-exchange each, with no
-//! system call. A locker that finds it taken spins briefly, then sleeps on the
-//! futex, waking every 20 ms to check that the holder's process still runs
-//! (`pidfd_open` + `poll`, which also sees a zombie that nobody has reaped yet
-//! as dead). If it is gone, the locker takes the lock over.
+//! The mutex is one 32-bit futex word: 0 when free, else the holder (its
+//! *process* id and a tag its process draws) plus two flags (waiters may
+//! sleep; the previous holder died). Locking and unlocking a free mutex is
+//! one compare-exchange each, and an increment of the count of mutexes this
+//! process holds, in its own memory, with no system call. A locker that
+//! finds it taken spins briefly, then sleeps on the futex, checking that the
+//! holder's process still runs at once and then every 20 ms by the clock,
+//! whatever signals interrupt the sleep (`pidfd_open` + `poll`, which also
+//! sees a zombie that nobody has reaped yet as dead; with no fd to spare,
+//! `waitid(WNOWAIT)` and `process_vm_readv`, which see a zombie as dead too).
+//! If it is gone, the locker takes the lock over.
+//!
+//! A process that finds its own id in the word while it holds no mutex at
+//! all, or its pid under another tag, knows that a dead process had its pid
+//! before it (ids are reused), and takes the lock over instead of waiting
+//! for itself.
 //!
 //! It does not use the kernel's robust futex list (`set_robust_list`): there
 //! is one list per thread, and libc already owns it for its own robust
@@ -49,12 +58,16 @@
 //! - "Owner" means a process. A thread that dies holding the mutex while its
 //!   process lives on is not detected, and any thread of the holding process
 //!   may unlock it. Locking it twice in one thread deadlocks.
-//! - A process that holds the mutex and calls `exec` still holds it.
+//! - A process that calls `exec` while it holds the mutex counts, once it
+//!   runs the new program, as a holder that died: the next locker gets
+//!   [`LockError::OwnerDied`].
 //! - Process ids are compared, so every user must be in the same pid
 //!   namespace (children made by `fork` are).
 //! - If the holder dies and the kernel gives its process id to a new,
 //!   unrelated process before anyone checked, the mutex looks held until that
-//!   process ends too. Linux hands out ids in increasing order, wrapping at
+//!   process ends too (if that process is the locker itself, it takes the
+//!   mutex over, unless it holds another mutex and drew the dead holder's
+//!   tag, one chance in 255: then it waits until it holds no mutex). Linux hands out ids in increasing order, wrapping at
 //!   `/proc/sys/kernel/pid_max`, so this needs that many new processes in
 //!   the meantime; a waiter that is already sleeping checks every 20 ms.
 //! - A waiter notices a dead holder within about 20 ms, not at once.
@@ -134,8 +147,8 @@ pub enum Acquired {
 /// This is the C library's `rawipc_mutex`. In Rust, [`ProcessMutex`] pairs it
 /// with the value it protects and unlocks it when its guard goes away.
 ///
-/// The word is 0 when unlocked; else the holder's process id in bits 0-29,
-/// bit 30 set from [`Acquired::OwnerDied`] until
+/// The word is 0 when unlocked; else the holder's process id in bits 0-21
+/// and its process's tag in bits 22-29, bit 30 set from [`Acquired::OwnerDied`] until
 /// [`RawMutex::mark_consistent`], bit 31 set while waiters may sleep; its
 /// low 30 bits all set when not recoverable.
 ///
