@@ -84,7 +84,8 @@ use wait::{Wait, peer_gone, wait_until, wake};
 /// kernel wake-up costs ~25 µs one way on the machines this was tuned on.
 pub const DEFAULT_SPIN_NS: u32 = 50_000;
 
-/// How often a sleeping side wakes to check that its peer is still alive.
+/// How often a waiting side checks that its peer is still alive: by the
+/// clock, whatever wakes it meanwhile (signals included).
 pub const LIVENESS_CHECK_MS: u32 = 20;
 
 /// The smallest and largest ring; sizes are rounded up to a power of two.

@@ -302,16 +302,18 @@ impl RawMutex {
                 continue;
             }
             let now = monotonic_ns();
-            let dead = gone
-                || (now >= next_check && {
-                    next_check = now + NAP_NS;
-                    match owner == me.id {
-                        // Our id: a dead process's, reused for us, if we
-                        // hold no mutex at all.
-                        true => !me.may_hold_any(),
-                        false => !process_alive(owner & PID_BITS),
-                    }
-                });
+            let check = now >= next_check;
+            if check {
+                next_check = now + NAP_NS;
+            }
+            if check && owner == me.id {
+                // Our id: a dead process's, reused for us, if we hold no
+                // mutex at all.
+                if let Some(acquired) = self.take_from_former_self(me, waiters) {
+                    return Ok(acquired);
+                }
+            }
+            let dead = gone || (check && owner != me.id && !process_alive(owner & PID_BITS));
             if dead {
                 // From the exact word seen: of several waiters that found
                 // the holder dead, one takes it over.
@@ -351,7 +353,9 @@ impl RawMutex {
     /// its death (its exit went through the kernel), and this CAS acquires.
     #[inline]
     fn take(&self, me: Me, seen: u32, new: u32) -> bool {
-        me.will_hold();
+        if !me.will_hold() {
+            return false;
+        }
         let taken = self
             .word
             .compare_exchange(seen, new, Ordering::AcqRel, Ordering::Relaxed)
@@ -360,6 +364,30 @@ impl RawMutex {
             me.released();
         }
         taken
+    }
+
+    /// The word names this process: takes the mutex over if this process
+    /// holds no mutex at all, in which case a dead process that had our
+    /// pid (and drew our tag) wrote it. While it looks, the count is
+    /// claimed ([`Me::claim`]), so that no thread of ours takes or gives
+    /// back a mutex meanwhile: the word it then reads cannot be ours.
+    #[cold]
+    fn take_from_former_self(&self, me: Me, waiters: u32) -> Option<Acquired> {
+        let held = me.claim()?;
+        let word = self.word.load(Ordering::Acquire);
+        let taken = word & PID_MASK == me.id
+            && self
+                .word
+                .compare_exchange(
+                    word,
+                    me.id | OWNER_DIED | waiters | (word & WAITERS),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        // The claim ends; a mutex taken counts as one held.
+        held.fetch_sub(CLAIMED - u32::from(taken), Ordering::Release);
+        taken.then_some(Acquired::OwnerDied)
     }
 
     #[cold]
@@ -492,29 +520,44 @@ impl Me {
         self.id & PID_BITS
     }
 
-    /// Counts a mutex this process is about to take (before the CAS).
+    /// Counts a mutex this process is about to take (before the CAS); false
+    /// (and not counted) while another thread of ours claims the count.
     #[inline]
-    fn will_hold(&self) {
-        if let Some(held) = self.held {
-            held.fetch_add(1, Ordering::Relaxed);
+    fn will_hold(&self) -> bool {
+        match self.held {
+            Some(held) if held.fetch_add(1, Ordering::AcqRel) & CLAIMED != 0 => {
+                held.fetch_sub(1, Ordering::Relaxed);
+                false
+            }
+            _ => true,
         }
     }
 
-    /// Uncounts a mutex released, or not taken after all.
+    /// Claims the count if it is 0 (this process holds no mutex, and no
+    /// thread of ours is taking one); `None` if it is not, or not kept.
+    fn claim(&self) -> Option<&'static AtomicU32> {
+        let held = self.held?;
+        held.compare_exchange(0, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()
+            .map(|_| held)
+    }
+
+    /// Uncounts a mutex released, or not taken after all; never below 0
+    /// (another process may have written our id into a word, which we then
+    /// unlock without having counted it).
     #[inline]
     fn released(&self) {
         if let Some(held) = self.held {
-            held.fetch_sub(1, Ordering::Relaxed);
+            let _ = held.fetch_update(Ordering::Release, Ordering::Relaxed, |n| {
+                (n & !CLAIMED != 0).then(|| n - 1)
+            });
         }
     }
-
-    /// False only if this process surely holds no mutex: then a word that
-    /// names it was written by a dead process that had its id.
-    fn may_hold_any(&self) -> bool {
-        self.held
-            .is_none_or(|held| held.load(Ordering::Relaxed) != 0)
-    }
 }
+
+/// [`ProcessPage::held`] while a thread of this process checks that the
+/// process holds no mutex: other threads wait before they take one.
+const CLAIMED: u32 = 1 << 31;
 
 /// The page that tells what this process is, kept apart from its children:
 /// marked `MADV_WIPEONFORK`, so that the kernel gives a child a zeroed copy,
@@ -567,6 +610,17 @@ fn known_id(page: &ProcessPage) -> u32 {
     }
 }
 
+/// No page could be had: the process goes without one from now on (its
+/// holders all untagged and uncounted), unless another thread got one first.
+#[cold]
+fn without_page(uncached: Me) -> Me {
+    NO_PID_CACHE.store(true, Ordering::Relaxed);
+    match PID_CACHE.load(Ordering::Acquire).is_null() {
+        true => uncached,
+        false => this_process(),
+    }
+}
+
 static PID_CACHE: AtomicPtr<ProcessPage> = AtomicPtr::new(ptr::null_mut());
 static NO_PID_CACHE: atomic::AtomicBool = atomic::AtomicBool::new(false);
 
@@ -596,14 +650,13 @@ fn cache_pid() -> Me {
             MapFlags::PRIVATE,
         )
     }) else {
-        return uncached;
+        return without_page(uncached);
     };
     // SAFETY: the page is ours; the advice only changes what fork does.
     if unsafe { madvise(page, PAGE, Advice::LinuxWipeOnFork) }.is_err() {
-        NO_PID_CACHE.store(true, Ordering::Relaxed);
         // SAFETY: nothing refers to the page.
         let _ = unsafe { munmap(page, PAGE) };
-        return uncached;
+        return without_page(uncached);
     }
     if PID_CACHE
         .compare_exchange(
