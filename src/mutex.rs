@@ -548,9 +548,10 @@ impl Me {
     #[inline]
     fn released(&self) {
         if let Some(held) = self.held {
-            let _ = held.fetch_update(Ordering::Release, Ordering::Relaxed, |n| {
-                (n & !CLAIMED != 0).then(|| n - 1)
-            });
+            if held.fetch_sub(1, Ordering::Release) & !CLAIMED == 0 {
+                // It was 0: undo (nothing was counted).
+                held.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
