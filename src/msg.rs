@@ -8,10 +8,11 @@
 //! Empty messages are refused, so a receive that returns 0 always means that
 //! the peer is gone, like a pipe's end of file.
 //!
-//! The calls take any fd, and refuse one that is not a `SOCK_SEQPACKET`
-//! socket with `EPROTOTYPE` (`ENOTSOCK` for one that is no socket): a stream
-//! socket keeps no boundaries, and a datagram one never tells that its peer
-//! is gone, so a receive on either could only cut messages or wait forever.
+//! The receiving calls take any fd, and refuse one that is not a
+//! `SOCK_SEQPACKET` socket with `EPROTOTYPE` (`ENOTSOCK` for one that is no
+//! socket): a stream socket keeps no boundaries, and a datagram one never
+//! tells that its peer is gone, so a receive on either could only cut
+//! messages or wait forever.
 
 use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
@@ -47,8 +48,9 @@ pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
 ///
 /// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than the
 /// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone;
-/// `EPROTOTYPE` for a socket that is not `SOCK_SEQPACKET`, `ENOTSOCK` for
-/// an fd that is no socket.
+/// `ENOTSOCK` for an fd that is no socket. (A send cannot wait forever on a
+/// socket of another kind, and is not refused: it is the receiver that
+/// needs the boundaries.)
 ///
 /// # References
 /// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
@@ -57,7 +59,6 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
         return Err(Errno::INVAL);
     }
     let fd = fd.as_fd();
-    check_kind(fd)?;
     retry_reset(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
 }
 

@@ -32,8 +32,7 @@ pub unsafe extern "C" fn rawipc_msg_socketpair(fds: *mut c_int) -> c_int {
 /// Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
 /// refused, so that a receive of 0 always means the peer is gone, or `len` >
 /// SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
-/// socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK,
-/// EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one).
+/// socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `len` readable bytes.
