@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         sender_sees_room_as_soon_as_it_is_freed,
         sender_blocked_on_a_full_ring_wakes_when_room_is_freed,
         dropped_reservations_over_many_wraps_lose_nothing,
+        kept_message_is_lent_again_and_released_whatever_the_ring_says,
     ])
 }
 
@@ -711,4 +712,40 @@ fn dropped_reservations_over_many_wraps_lose_nothing() {
         }
         assert_eq!(rx.try_recv(&mut buf), Err(Errno::AGAIN));
     }
+}
+
+/// A message kept past its borrow: the other receives are EBUSY, a borrow
+/// lends it again, and release_kept gives back exactly its bytes, even
+/// after a hostile peer rewrote its header.
+fn kept_message_is_lent_again_and_released_whatever_the_ring_says() {
+    let chan = Channel::new(4096).unwrap();
+    let (base, _) = chan.region();
+    let (mut tx, mut rx) = chan.split().unwrap();
+    tx.send(b"first").unwrap();
+    tx.send(b"second").unwrap();
+    assert_eq!(rx.release_kept(), Err(Errno::INVAL), "nothing kept");
+    let msg = rx.recv_borrowed().unwrap().expect("a message");
+    let at = msg.as_ptr();
+    msg.keep();
+    let mut buf = [0u8; 16];
+    assert_eq!(rx.try_recv(&mut buf), Err(Errno::BUSY));
+    assert_eq!(rx.recv(&mut buf), Err(Errno::BUSY));
+    assert_eq!(rx.next_size(), Err(Errno::BUSY));
+    let again = rx.try_recv_borrowed().unwrap().expect("the same message");
+    assert_eq!((again.as_ptr(), &*again), (at, &b"first"[..]));
+    again.keep();
+    // The first message of a fresh ring: its header (stamp, then length)
+    // starts the ring, one page into the region. Scribble on the stamp
+    // through the sender's mapping, as a hostile peer would.
+    // SAFETY: inside the shared region, 4-aligned: a peer's write.
+    unsafe { base.add(4096).cast::<u32>().write_volatile(0xdead_beef) };
+    // SAFETY: the receiver's own mapping of the same header.
+    assert_eq!(
+        unsafe { at.sub(8).cast::<u32>().read_volatile() },
+        0xdead_beef
+    );
+    assert_eq!(rx.release_kept(), Ok(()));
+    assert_eq!(rx.release_kept(), Err(Errno::INVAL), "released once");
+    assert_eq!(rx.try_recv(&mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"second");
 }
