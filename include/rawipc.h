@@ -97,9 +97,11 @@ typedef struct {
  */
 typedef struct {
   /**
-   * 0 when unlocked; else the holder's process id in bits 0-29, bit 30
-   * set after EOWNERDEAD until rawipc_mutex_consistent, bit 31 set while
-   * waiters may sleep; 0x3fffffff (any bits 30-31) when not recoverable.
+   * 0 when unlocked; else the holder's process id in bits 0-21 and its
+   * process's tag (which tells it from an earlier process of the same id)
+   * in bits 22-29, bit 30 set after EOWNERDEAD until
+   * rawipc_mutex_consistent, bit 31 set while waiters may sleep;
+   * 0x3fffffff (any bits 30-31) when not recoverable.
    */
   uint32_t word;
 } rawipc_mutex;
@@ -521,8 +523,9 @@ ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
  * rawipc_chan_commit. Reserving again before committing, for at most as
  * many bytes, returns the same place.
  *
- * Returns the address, or NULL with errno set as rawipc_chan_send, and
- * EBUSY if space is reserved already for fewer than `len` bytes.
+ * Returns the address, or NULL with errno set as rawipc_chan_send (EINVAL
+ * also for `len` above SSIZE_MAX), and EBUSY if space is reserved already
+ * for fewer than `len` bytes.
  *
  * # Safety
  * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
@@ -583,7 +586,8 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 
 /**
  * Gives the message borrowed with rawipc_chan_recv_borrow back to the
- * sender; its address must not be used afterwards.
+ * sender; its address must not be used afterwards. It gives back exactly
+ * what was lent, whatever the sender wrote into the ring meanwhile.
  *
  * Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
  * borrowed).
@@ -803,7 +807,10 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
  * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
  * receive it into a larger buffer) or carries file descriptors (it stays
  * queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
- * NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN
+ * NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK,
+ * EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one: a stream keeps no
+ * message boundaries, and a datagram socket never tells that its peer is
+ * gone), EAGAIN
  * (non-blocking, none).
  *
  * # Safety
@@ -816,7 +823,8 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
  * set: EMSGSIZE if the message carries file descriptors (it stays queued:
  * rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
- * ENOTSOCK, EAGAIN (non-blocking, none).
+ * ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN (non-blocking,
+ * none).
  */
 ssize_t rawipc_msg_size(int fd);
 
@@ -1043,8 +1051,9 @@ int rawipc_splice_writer_close(rawipc_splice_writer *w);
  * MAP_ANONYMOUS, -1, 0)`.
  *
  * Returns the memory's address (page-aligned), or NULL with errno set:
- * EINVAL if `size` is 0, ENOMEM if that much memory cannot be had.
- * Free it with rawipc_shared_free(addr, size), in each process that has it.
+ * EINVAL if `size` is 0 or above SSIZE_MAX, ENOMEM if that much memory
+ * cannot be had. Free it with rawipc_shared_free(addr, size), in each
+ * process that has it.
  */
 void *rawipc_shared_alloc(size_t size);
 

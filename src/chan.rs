@@ -48,10 +48,11 @@
 //!
 //! A dead peer is learned the way the notes teach, through end of file: each
 //! side keeps its end of a socket pair, which the kernel closes when its
-//! process dies. A sleeper wakes every [`LIVENESS_CHECK_MS`] ms to look; so a
-//! receiver whose sender died gets every message the sender committed and
-//! then "peer gone", and a sender whose receiver died gets `EPIPE`, within
-//! about that time.
+//! process dies. A waiting side looks at it every [`LIVENESS_CHECK_MS`] ms,
+//! by the clock, whatever else wakes it (a storm of signals cuts every sleep
+//! short, and does not put the look off); so a receiver whose sender died
+//! gets every message the sender committed and then "peer gone", and a
+//! sender whose receiver died gets `EPIPE`, within about that time.
 //!
 //! # Trust
 //! The other process may be buggy or hostile and write any bytes anywhere in
@@ -72,10 +73,11 @@ use crate::{AsFd, Errno, OwnedFd, Result};
 
 pub mod handover;
 mod ring;
-mod wait;
+pub(crate) mod wait;
 
 use ring::{
-    ALIGN_FROM, ASKING, HDR, LINE, PAD, Ring, WRAP, observed_head, padded, publish_head, stamp_for,
+    ALIGN_FROM, HDR, LINE, PAD, Ring, SLEEPING, WRAP, observed_head, padded, publish_head,
+    stamp_for,
 };
 use wait::{Wait, peer_gone, wait_until, wake};
 
@@ -83,7 +85,8 @@ use wait::{Wait, peer_gone, wait_until, wake};
 /// kernel wake-up costs ~25 µs one way on the machines this was tuned on.
 pub const DEFAULT_SPIN_NS: u32 = 50_000;
 
-/// How often a sleeping side wakes to check that its peer is still alive.
+/// How often a waiting side checks that its peer is still alive: by the
+/// clock, whatever wakes it meanwhile (signals included).
 pub const LIVENESS_CHECK_MS: u32 = 20;
 
 /// The smallest and largest ring; sizes are rounded up to a power of two.
@@ -176,6 +179,10 @@ impl Channel {
 }
 
 /// The sending end of a channel.
+///
+/// One process sends: a `Sender` alive across [`fork`](crate::process::fork)
+/// may be used afterwards by the parent or by the child, never by both (see
+/// fork's safety contract); fork with the [`Channel`] instead.
 pub struct Sender {
     ring: Ring,
     life: OwnedFd,
@@ -187,11 +194,13 @@ pub struct Sender {
     /// Set by `EPROTO` (corrupt ring) or `EPIPE` (receiver gone): every
     /// later send fails the same way, as a pipe's writes do.
     broken: Option<Errno>,
-    /// Whether our `tx_waiting` flag is up.
-    asking: bool,
 }
 
 /// The receiving end of a channel.
+///
+/// One process receives: a `Receiver` alive across
+/// [`fork`](crate::process::fork) may be used afterwards by the parent or by
+/// the child, never by both (see fork's safety contract).
 pub struct Receiver {
     ring: Ring,
     life: OwnedFd,
@@ -204,18 +213,36 @@ pub struct Receiver {
     sender_gone: bool,
     /// The position last published for the sender.
     published: u64,
+    /// The length of a message lent out with [`Message::keep`]: it stays
+    /// at the read position until [`Receiver::release_kept`].
+    kept: usize,
 }
 
 /// Space reserved in the ring by [`Sender::reserve`]: write the message in
-/// place, then [`Reservation::commit`] it. Dropped uncommitted, it sends nothing.
+/// place, then [`Reservation::commit`] it. Dropped uncommitted (or after a
+/// commit that failed), it sends nothing and leaves nothing in the ring.
+///
+/// A reservation alive across [`fork`](crate::process::fork) must be used on
+/// one side at most (see fork's safety contract): both would write the same
+/// bytes of the shared ring.
 pub struct Reservation<'a> {
     sender: &'a mut Sender,
     buf: NonNull<u8>,
     len: usize,
+    /// The bytes the commit skips first, with a wrap marker then a pad
+    /// marker: published only by the commit, so that a reservation let go
+    /// leaves nothing behind in the ring.
+    skip: usize,
+    pad: usize,
 }
 
 /// A message borrowed in place by [`Receiver::recv_borrowed`]; its space is
-/// given back to the sender when it is dropped.
+/// given back to the sender when it is dropped (or, after
+/// [`Message::keep`], by [`Receiver::release_kept`]).
+///
+/// A message alive across [`fork`](crate::process::fork) must be used on
+/// one side at most (see fork's safety contract): both would give the same
+/// space back.
 pub struct Message<'a> {
     receiver: &'a mut Receiver,
     buf: NonNull<u8>,
@@ -231,7 +258,6 @@ impl Sender {
             head: 0,
             spin_ns: DEFAULT_SPIN_NS,
             broken: None,
-            asking: false,
         }
     }
 
@@ -261,7 +287,6 @@ impl Sender {
         // to be aligned, that fits before the ring's end, with room by the
         // receiver's position as last seen.
         if self.broken.is_none()
-            && !self.asking
             && len != 0
             && len < ALIGN_FROM
             && len <= self.ring.max_message()
@@ -336,7 +361,6 @@ impl Sender {
         // Room for all that and the next header, which the commit zeroes.
         let needed = (skip + pad + size + HDR) as u64;
         if !self.has_room(needed)? {
-            self.ask_for_room(true);
             if !wait {
                 if peer_gone(&self.life)? {
                     self.broken = Some(Errno::PIPE);
@@ -351,6 +375,7 @@ impl Sender {
                 spin,
                 &ring.control().tx_waiting.0,
                 &self.life,
+                None,
                 || {},
                 || {
                     let word = &ring.control().head.0;
@@ -369,23 +394,29 @@ impl Sender {
             }
             result?;
         }
-        self.ask_for_room(false);
-        // Each marker sends the receiver on to where the next header will
-        // be: zero that header first.
-        if skip > 0 {
-            self.mark(off, WRAP, skip);
-        }
-        if pad > 0 {
-            self.mark(self.ring.offset(self.tail), PAD, pad);
-        }
-        let off = self.ring.offset(self.tail);
+        let off = self.ring.offset(self.tail + (skip + pad) as u64);
         // SAFETY: off + HDR + len <= cap (checked above): inside the ring.
         let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
         Ok(Reservation {
             sender: self,
             buf,
             len,
+            skip,
+            pad,
         })
+    }
+
+    /// Commits a reservation: its markers (a wrap, a pad), then its `len`
+    /// bytes. Each marker sends the receiver on to where the next header
+    /// will be, which it zeroes first; none touches the payload.
+    fn commit_reserved(&mut self, skip: usize, pad: usize, len: usize) {
+        if skip > 0 {
+            self.mark(self.ring.offset(self.tail), WRAP, skip);
+        }
+        if pad > 0 {
+            self.mark(self.ring.offset(self.tail), PAD, pad);
+        }
+        self.commit_written(len);
     }
 
     /// Whether `needed` bytes are free, reading the receiver's position
@@ -430,20 +461,6 @@ impl Sender {
         self.tail += skip as u64;
     }
 
-    /// Raises or lowers the flag that asks the receiver to publish its
-    /// position now; writes shared memory only when the flag changes.
-    fn ask_for_room(&mut self, ask: bool) {
-        if self.asking != ask {
-            self.asking = ask;
-            let flag = if ask { ASKING } else { 0 };
-            self.ring
-                .control()
-                .tx_waiting
-                .0
-                .store(flag, Ordering::Relaxed);
-        }
-    }
-
     /// Stamps the header at `off` (its length already written), which makes
     /// it visible, and wakes the receiver if it sleeps on it.
     #[inline]
@@ -482,7 +499,7 @@ impl Reservation<'_> {
         if len == 0 || len > self.len {
             return Err(Errno::INVAL);
         }
-        self.sender.commit_written(len);
+        self.sender.commit_reserved(self.skip, self.pad, len);
         Ok(())
     }
 }
@@ -497,6 +514,7 @@ impl Receiver {
             broken: false,
             sender_gone: false,
             published: 0,
+            kept: 0,
         }
     }
 
@@ -516,7 +534,8 @@ impl Receiver {
     /// committed has been received.
     ///
     /// Errors: `EMSGSIZE` if the message is larger than `buf` (it stays
-    /// queued: see [`Receiver::next_size`]), `EPROTO` if the ring is corrupt.
+    /// queued: see [`Receiver::next_size`]), `EPROTO` if the ring is corrupt,
+    /// `EBUSY` while a message is kept ([`Message::keep`]).
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         let ring = &self.ring;
@@ -537,7 +556,7 @@ impl Receiver {
         }
         // The common case: a message is there, valid, and fits in `buf` (a
         // marker's length fails the size check).
-        if !self.broken && stamp.load(Ordering::Acquire) == stamp_for(self.head) {
+        if !self.broken && self.kept == 0 && stamp.load(Ordering::Acquire) == stamp_for(self.head) {
             let len = ring.message_len(off);
             if let Some(len) = len.filter(|&len| len <= buf.len()) {
                 // SAFETY: checked just above: inside the ring; `buf` is ours.
@@ -584,7 +603,33 @@ impl Receiver {
         self.borrow_with(false)
     }
 
+    /// Gives back the message kept with [`Message::keep`]: exactly the
+    /// bytes lent, whatever the peer wrote into shared memory meanwhile.
+    ///
+    /// Errors: `EINVAL` if no message is kept.
+    pub fn release_kept(&mut self) -> Result<()> {
+        match core::mem::take(&mut self.kept) {
+            0 => Err(Errno::INVAL),
+            len => {
+                self.release(len);
+                Ok(())
+            }
+        }
+    }
+
     fn borrow_with(&mut self, wait: bool) -> Result<Option<Message<'_>>> {
+        if self.kept > 0 {
+            let off = self.ring.offset(self.head);
+            let len = core::mem::take(&mut self.kept);
+            // SAFETY: the message was checked when it was first lent, and
+            // the read position has not moved since.
+            let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
+            return Ok(Some(Message {
+                receiver: self,
+                buf,
+                len,
+            }));
+        }
         Ok(self.next(wait)?.map(|(off, len)| {
             // SAFETY: `next` checked off + HDR + len <= cap.
             let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
@@ -611,6 +656,9 @@ impl Receiver {
     fn next(&mut self, wait: bool) -> Result<Option<(usize, usize)>> {
         if self.broken {
             return Err(Errno::PROTO);
+        }
+        if self.kept > 0 {
+            return Err(Errno::BUSY);
         }
         let result = self.next_checked(wait);
         match result {
@@ -658,6 +706,7 @@ impl Receiver {
                 spin,
                 &ring.control().rx_sleeping.0,
                 &self.life,
+                None,
                 before_sleep,
                 wait_for_stamp,
             )?;
@@ -690,16 +739,16 @@ impl Receiver {
         }
     }
 
-    /// Gives the message of `len` bytes at the read position back. The
-    /// sender learns of it lazily: at once only if it asks for room.
+    /// Gives the message of `len` bytes at the read position back, and
+    /// tells the sender at once: a plain store to a line that the sender
+    /// reads only when the room it knows of is not enough, so a busy channel
+    /// pays nothing for it and a waiting sender sees every byte freed. A
+    /// sender that sleeps is woken.
     #[inline]
     fn release(&mut self, len: usize) {
         self.head += (HDR + padded(len)) as u64;
-        match self.ring.control().tx_waiting.0.load(Ordering::Relaxed) {
-            0 if self.head - self.published < (self.ring.cap() / 4) as u64 => {}
-            0 | ASKING => self.publish_head(false),
-            _ => self.publish_head(true),
-        }
+        let sleeping = self.ring.control().tx_waiting.0.load(Ordering::Relaxed) == SLEEPING;
+        self.publish_head(sleeping);
     }
 
     /// Tells the sender how far we have read; `full`: with a barrier, and
@@ -718,6 +767,18 @@ impl core::ops::Deref for Message<'_> {
         // SAFETY: a committed message inside the ring, which the sender does
         // not touch until we release it (a hostile sender may, see "Trust").
         unsafe { core::slice::from_raw_parts(self.buf.as_ptr(), self.len) }
+    }
+}
+
+impl Message<'_> {
+    /// Keeps the message lent out after this value is gone, for a caller
+    /// that holds on to its address (as the C library's borrow does): its
+    /// space stays taken, [`Receiver::recv_borrowed`] lends the same message
+    /// again without looking at shared memory, the other receives fail with
+    /// `EBUSY`, and [`Receiver::release_kept`] gives it back.
+    pub fn keep(self) {
+        self.receiver.kept = self.len;
+        core::mem::forget(self);
     }
 }
 

@@ -14,6 +14,12 @@
 //! `EINTR` is retried. In C, `rawipc_msg_socketpair` makes sockets that `exec`
 //! inherits, as `socketpair(2)` does (`rawipc_msg_socketpair2` takes
 //! `SOCK_CLOEXEC`), while sending and receiving keep these conventions.
+//!
+//! The receiving calls take any fd, and refuse one that is not a
+//! `SOCK_SEQPACKET` socket with `EPROTOTYPE` (`ENOTSOCK` for one that is no
+//! socket): a stream socket keeps no boundaries, and a datagram one never
+//! tells that its peer is gone, so a receive on either could only cut
+//! messages or wait forever.
 
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags, SocketFlags, SocketType,
@@ -52,7 +58,10 @@ pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
 /// message and returns its length.
 ///
 /// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than the
-/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone.
+/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone;
+/// `ENOTSOCK` for an fd that is no socket. (A send cannot wait forever on a
+/// socket of another kind, and is not refused: it is the receiver that
+/// needs the boundaries.)
 ///
 /// # References
 /// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
@@ -72,10 +81,14 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
 ///
 /// Errors: `EMSGSIZE` if the message carries fds ([`send_fds`]): a receive
 /// with no room for them would lose them, so it stays queued for
-/// [`recv_fds`] ([`next_sizes`] tells its size and how many fds).
+/// [`recv_fds`] ([`next_sizes`] tells its size and how many fds);
+/// `EPROTOTYPE` for a socket that is not `SOCK_SEQPACKET`, `ENOTSOCK` for an
+/// fd that is no socket; `EAGAIN` on a non-blocking socket with nothing
+/// queued.
 #[doc(alias = "MSG_PEEK")]
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
     let fd = fd.as_fd();
+    check_kind(fd)?;
     loop {
         let size = peek_size(fd)?;
         if size > 0 {
@@ -89,6 +102,16 @@ pub fn next_size(fd: impl AsFd) -> Result<usize> {
         }
         // An empty message sent by another program: take it, wait for the next.
         retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// `getsockopt(SO_TYPE)`: `EPROTOTYPE` unless `fd` is a `SOCK_SEQPACKET`
+/// socket, the only kind whose messages keep their boundaries and whose
+/// peer's end is seen as end of file.
+fn check_kind(fd: BorrowedFd<'_>) -> Result<()> {
+    match rustix::net::sockopt::socket_type(fd)? {
+        SocketType::SEQPACKET => Ok(()),
+        _ => Err(Errno::PROTOTYPE),
     }
 }
 
@@ -139,10 +162,11 @@ fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
 /// peer is gone (every message it sent has been received).
 ///
 /// Errors: `EMSGSIZE` if the next message is larger than `buf`, or carries
-/// fds (receive it with [`recv_fds`]); it stays queued (see [`next_size`]).
-/// Waits for a message unless the socket is non-blocking (`EAGAIN`). One
-/// receiver per socket end: two processes receiving on the same end at once
-/// could take each other's message between the size check and the receive.
+/// fds (receive it with [`recv_fds`]); it stays queued (see [`next_size`]);
+/// `EPROTOTYPE`, `ENOTSOCK` as [`next_size`]. Waits for a message unless the
+/// socket is non-blocking (`EAGAIN`). One receiver per socket end: two
+/// processes receiving on the same end at once could take each other's
+/// message between the size check and the receive.
 ///
 /// # References
 /// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)

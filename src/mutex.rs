@@ -35,13 +35,22 @@
 //! ```
 //!
 //! # How it works, and its limits
-//! The mutex is one 32-bit futex word: 0 when free, else the holder's
-//! *process* id plus two flags (waiters may sleep; the previous holder died).
-//! Locking and unlocking a free mutex is one compare-exchange each, with no
-//! system call. A locker that finds it taken spins briefly, then sleeps on the
-//! futex, waking every 20 ms to check that the holder's process still runs
-//! (`pidfd_open` + `poll`, which also sees a zombie that nobody has reaped yet
-//! as dead). If it is gone, the locker takes the lock over.
+//! The mutex is one 32-bit futex word: 0 when free, else the holder (its
+//! *process* id and a tag its process draws) plus two flags (waiters may
+//! sleep; the previous holder died). Locking and unlocking a free mutex is
+//! one compare-exchange each, and an increment of the count of mutexes this
+//! process holds, in its own memory, with no system call. A locker that
+//! finds it taken spins briefly, then sleeps on the futex, checking that the
+//! holder's process still runs at once and then every 20 ms by the clock,
+//! whatever signals interrupt the sleep (`pidfd_open` + `poll`, which also
+//! sees a zombie that nobody has reaped yet as dead; with no fd to spare,
+//! `waitid(WNOWAIT)` and `process_vm_readv`, which see a zombie as dead too).
+//! If it is gone, the locker takes the lock over.
+//!
+//! A process that finds its own id in the word while it holds no mutex at
+//! all, or its pid under another tag, knows that a dead process had its pid
+//! before it (ids are reused), and takes the lock over instead of waiting
+//! for itself.
 //!
 //! It does not use the kernel's robust futex list (`set_robust_list`): there
 //! is one list per thread, and libc already owns it for its own robust
@@ -49,12 +58,16 @@
 //! - "Owner" means a process. A thread that dies holding the mutex while its
 //!   process lives on is not detected, and any thread of the holding process
 //!   may unlock it. Locking it twice in one thread deadlocks.
-//! - A process that holds the mutex and calls `exec` still holds it.
+//! - A process that calls `exec` while it holds the mutex counts, once it
+//!   runs the new program, as a holder that died: the next locker gets
+//!   [`LockError::OwnerDied`].
 //! - Process ids are compared, so every user must be in the same pid
 //!   namespace (children made by `fork` are).
 //! - If the holder dies and the kernel gives its process id to a new,
 //!   unrelated process before anyone checked, the mutex looks held until that
-//!   process ends too. Linux hands out ids in increasing order, wrapping at
+//!   process ends too (if that process is the locker itself, it takes the
+//!   mutex over, unless it holds another mutex and drew the dead holder's
+//!   tag, one chance in 255: then it waits until it holds no mutex). Linux hands out ids in increasing order, wrapping at
 //!   `/proc/sys/kernel/pid_max`, so this needs that many new processes in
 //!   the meantime; a waiter that is already sleeping checks every 20 ms.
 //! - A waiter notices a dead holder within about 20 ms, not at once.
@@ -82,8 +95,13 @@ use core::sync::atomic::{self, AtomicPtr, AtomicU32, Ordering};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap_anonymous, munmap};
-use rustix::process::{Pid, PidfdFlags, getpid, pidfd_open, test_kill_process};
+use rustix::process::{
+    Pid, PidfdFlags, WaitId, WaitIdOptions, getpid, pidfd_open, test_kill_process, waitid,
+};
 use rustix::thread::futex;
+
+use crate::chan::wait::sleep_until;
+use crate::sys::monotonic_ns;
 
 use crate::shm::ShmSafe;
 use crate::{Errno, Result, retry};
@@ -93,21 +111,23 @@ const WAITERS: u32 = 1 << 31;
 /// Set when the holder took the lock over from a dead process and has not
 /// marked the data consistent yet.
 const OWNER_DIED: u32 = 1 << 30;
-/// The holder's process id (thread-group id).
+/// The holder: its process id (thread-group id) and its process's tag.
 const PID_MASK: u32 = OWNER_DIED - 1;
 /// Unlocked without being marked consistent: no one may lock it any more.
-/// No process id is this large.
+/// No holder is this (no tag is 255).
 const NOT_RECOVERABLE: u32 = PID_MASK;
-/// The kernel's `PID_MAX_LIMIT`: no process id is above it.
+/// The kernel's `PID_MAX_LIMIT`: every process id is below it.
 const PID_MAX_LIMIT: u32 = 1 << 22;
+/// The process id in a holder: the bits below [`PID_MAX_LIMIT`].
+const PID_BITS: u32 = PID_MAX_LIMIT - 1;
+/// Where a holder's tag starts: 8 bits that tell apart two processes that
+/// had the same id one after the other.
+const TAG_SHIFT: u32 = 22;
 /// How many times a locker looks again before it sleeps: a few µs, about
 /// what a short critical section takes, and far less than a wake-up (~25 µs).
 const SPINS: u32 = 100;
-/// How long a locker sleeps before it checks whether the holder still lives.
-const NAP: Timespec = Timespec {
-    tv_sec: 0,
-    tv_nsec: 20_000_000,
-};
+/// How often a waiting locker checks whether the holder still lives, in ns.
+const NAP_NS: u64 = 20_000_000;
 
 /// How a lock was acquired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,8 +147,8 @@ pub enum Acquired {
 /// This is the C library's `rawipc_mutex`. In Rust, [`ProcessMutex`] pairs it
 /// with the value it protects and unlocks it when its guard goes away.
 ///
-/// The word is 0 when unlocked; else the holder's process id in bits 0-29,
-/// bit 30 set from [`Acquired::OwnerDied`] until
+/// The word is 0 when unlocked; else the holder's process id in bits 0-21
+/// and its process's tag in bits 22-29, bit 30 set from [`Acquired::OwnerDied`] until
 /// [`RawMutex::mark_consistent`], bit 31 set while waiters may sleep; its
 /// low 30 bits all set when not recoverable.
 ///
@@ -196,12 +216,15 @@ impl RawMutex {
     /// - [pthread_mutex_unlock(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_unlock.3p.html)
     #[inline]
     pub fn unlock(&self) -> Result<()> {
-        let me = current_pid();
+        let me = this_process();
         match self
             .word
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(me.id, 0, Ordering::Release, Ordering::Relaxed)
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                me.released();
+                Ok(())
+            }
             Err(_) => self.unlock_slow(me),
         }
     }
@@ -216,7 +239,7 @@ impl RawMutex {
     /// - [pthread_mutex_consistent(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_consistent.3.html)
     pub fn mark_consistent(&self) -> Result<()> {
         let word = self.word.load(Ordering::Relaxed);
-        if word & PID_MASK != current_pid() || word & OWNER_DIED == 0 {
+        if word & PID_MASK != this_process().id || word & OWNER_DIED == 0 {
             return Err(Errno::INVAL);
         }
         // Others may set WAITERS meanwhile; only the holder clears OWNER_DIED.
@@ -233,29 +256,37 @@ impl RawMutex {
 
     #[inline]
     fn acquire(&self, wait: bool) -> Result<Acquired> {
-        let me = current_pid();
-        match self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => Ok(Acquired::Normal),
-            Err(_) => self.acquire_slow(me, wait),
+        let patience = match wait {
+            true => Patience::Forever,
+            false => Patience::None,
+        };
+        let me = this_process();
+        if self.take(me, 0, me.id) {
+            return Ok(Acquired::Normal);
         }
+        self.acquire_slow(me, patience)
     }
 
     /// The mutex was taken: spin, then sleep, checking that the holder lives.
+    ///
+    /// The holder is checked at once, then whenever the absolute time set
+    /// for the next check has passed, whatever ended the sleep (a wake, a
+    /// signal, a spurious return): a storm of signals cannot put it off.
     #[cold]
-    fn acquire_slow(&self, me: u32, wait: bool) -> Result<Acquired> {
-        let mut spins = if wait { SPINS } else { 0 };
-        // Whether the current holder was found alive since the last nap.
-        let mut checked = false;
+    fn acquire_slow(&self, me: Me, patience: Patience) -> Result<Acquired> {
+        let mut spins = match patience {
+            Patience::None => 0,
+            _ => SPINS,
+        };
+        // When the holder is checked next (monotonic ns): at once.
+        let mut next_check = 0;
         // After a sleep other lockers may sleep too, so keep WAITERS set.
         let mut waiters = 0;
         loop {
-            let word = self.word.load(Ordering::Relaxed);
+            let word = self.word.load(Ordering::Acquire);
             let owner = word & PID_MASK;
             if word == 0 {
-                if self.take(0, me | waiters) {
+                if self.take(me, 0, me.id | waiters) {
                     return Ok(Acquired::Normal);
                 }
                 continue;
@@ -263,32 +294,40 @@ impl RawMutex {
             if owner == NOT_RECOVERABLE {
                 return Err(Errno::NOTRECOVERABLE);
             }
-            if owner != me && !is_pid(owner) {
-                // Garbage: no process can hold it.
-                if self.take(word, me | OWNER_DIED | waiters | (word & WAITERS)) {
-                    return Ok(Acquired::OwnerDied);
-                }
-                continue;
-            }
-            if spins > 0 {
+            // Garbage, or another process that had our id: it is gone.
+            let gone = !could_hold(owner) || (owner != me.id && owner & PID_BITS == me.pid());
+            if !gone && spins > 0 {
                 spins -= 1;
                 spin_loop();
                 continue;
             }
-            if owner != me && !checked {
-                checked = true;
-                if !process_alive(owner) {
-                    // From the exact word seen: of several waiters that found
-                    // the holder dead, one takes it over.
-                    if self.take(word, me | OWNER_DIED | waiters | (word & WAITERS)) {
-                        return Ok(Acquired::OwnerDied);
-                    }
-                    continue;
+            let now = monotonic_ns();
+            let check = now >= next_check;
+            if check {
+                next_check = now + NAP_NS;
+            }
+            if check && owner == me.id {
+                // Our id: a dead process's, reused for us, if we hold no
+                // mutex at all.
+                if let Some(acquired) = self.take_from_former_self(me, waiters) {
+                    return Ok(acquired);
                 }
             }
-            if !wait {
-                return Err(Errno::BUSY);
+            let dead = gone || (check && owner != me.id && !process_alive(owner & PID_BITS));
+            if dead {
+                // From the exact word seen: of several waiters that found
+                // the holder dead, one takes it over.
+                if self.take(me, word, me.id | OWNER_DIED | waiters | (word & WAITERS)) {
+                    return Ok(Acquired::OwnerDied);
+                }
+                continue;
             }
+            let wake_at = match patience {
+                Patience::None => return Err(Errno::BUSY),
+                Patience::Forever => next_check,
+                Patience::Until(d) if now >= d => return Err(Errno::TIMEDOUT),
+                Patience::Until(d) => d.min(next_check),
+            };
             if word & WAITERS == 0
                 && self
                     .word
@@ -298,36 +337,64 @@ impl RawMutex {
                 continue;
             }
             waiters = WAITERS;
-            // Woken, interrupted, or the word changed: look again. Timed out
-            // (or any other failure): the holder may have died, which wakes
-            // no one, so check on it again.
-            match futex::wait(
-                &self.word,
-                futex::Flags::empty(),
-                word | WAITERS,
-                Some(&NAP),
-            ) {
-                Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                Err(_) => checked = false,
+            // Woken, interrupted, timed out or the word changed: look again.
+            // (The holder may die, which wakes no one: hence the checks.)
+            if sleep_until(&self.word, word | WAITERS, wake_at).is_err() {
+                next_check = 0;
             }
         }
     }
 
-    /// Takes the lock if the word is still `seen`.
+    /// Takes the lock if the word is still `seen`, counting it among the
+    /// mutexes this process holds first (so that another thread of ours
+    /// that sees our id in the word also sees the count).
     ///
     /// A dead holder's writes all reached memory before the kernel reported
     /// its death (its exit went through the kernel), and this CAS acquires.
-    fn take(&self, seen: u32, new: u32) -> bool {
-        self.word
-            .compare_exchange(seen, new, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+    #[inline]
+    fn take(&self, me: Me, seen: u32, new: u32) -> bool {
+        if !me.will_hold() {
+            return false;
+        }
+        let taken = self
+            .word
+            .compare_exchange(seen, new, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if !taken {
+            me.released();
+        }
+        taken
+    }
+
+    /// The word names this process: takes the mutex over if this process
+    /// holds no mutex at all, in which case a dead process that had our
+    /// pid (and drew our tag) wrote it. While it looks, the count is
+    /// claimed ([`Me::claim`]), so that no thread of ours takes or gives
+    /// back a mutex meanwhile: the word it then reads cannot be ours.
+    #[cold]
+    fn take_from_former_self(&self, me: Me, waiters: u32) -> Option<Acquired> {
+        let held = me.claim()?;
+        let word = self.word.load(Ordering::Acquire);
+        let taken = word & PID_MASK == me.id
+            && self
+                .word
+                .compare_exchange(
+                    word,
+                    me.id | OWNER_DIED | waiters | (word & WAITERS),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        // The claim ends; a mutex taken counts as one held.
+        held.fetch_sub(CLAIMED - u32::from(taken), Ordering::Release);
+        taken.then_some(Acquired::OwnerDied)
     }
 
     #[cold]
-    fn unlock_slow(&self, me: u32) -> Result<()> {
+    fn unlock_slow(&self, me: Me) -> Result<()> {
         let mut word = self.word.load(Ordering::Relaxed);
         let next = loop {
-            if word & PID_MASK != me {
+            if word & PID_MASK != me.id {
                 return Err(Errno::PERM);
             }
             let next = if word & OWNER_DIED != 0 {
@@ -343,6 +410,7 @@ impl RawMutex {
                 Err(now) => word = now,
             }
         };
+        me.released();
         if next == NOT_RECOVERABLE {
             let _ = futex::wake(&self.word, futex::Flags::empty(), i32::MAX as u32);
         } else if word & WAITERS != 0 {
@@ -352,6 +420,18 @@ impl RawMutex {
     }
 }
 
+/// How long a locker may wait.
+#[derive(Clone, Copy)]
+enum Patience {
+    /// Not at all (`try_lock`).
+    None,
+    /// As long as a live process holds the mutex.
+    Forever,
+    /// Until this absolute monotonic time, in ns, then `ETIMEDOUT`.
+    #[allow(dead_code)]
+    Until(u64),
+}
+
 impl fmt::Debug for RawMutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = self.word.load(Ordering::Relaxed);
@@ -359,17 +439,18 @@ impl fmt::Debug for RawMutex {
         match word & PID_MASK {
             0 if word == 0 => d.field("locked", &false),
             NOT_RECOVERABLE => d.field("not_recoverable", &true),
-            pid => d
-                .field("holder_pid", &pid)
+            holder => d
+                .field("holder_pid", &(holder & PID_BITS))
                 .field("owner_died", &(word & OWNER_DIED != 0)),
         };
         d.finish()
     }
 }
 
-/// Whether `pid` can be a process id at all.
-fn is_pid(pid: u32) -> bool {
-    (1..=PID_MAX_LIMIT).contains(&pid)
+/// Whether `holder` can be a holder at all: a process id below
+/// [`PID_MAX_LIMIT`], and a tag that [`this_process`] makes.
+fn could_hold(holder: u32) -> bool {
+    holder & PID_BITS != 0 && holder >> TAG_SHIFT != 0xff
 }
 
 /// Whether process `pid` still runs: `pidfd_open(pid)`, then `poll` with no
@@ -377,11 +458,16 @@ fn is_pid(pid: u32) -> bool {
 /// not; `kill(pid, 0)` would call a zombie alive, and a waiting parent that
 /// has not reaped its dead child would wait forever.
 ///
-/// Without a pidfd (out of fds, or a kernel before 5.3) it falls back on
-/// `kill(pid, 0)`: `ESRCH` means gone.
+/// Without a pidfd (out of fds, or a kernel before 5.3) it asks with no fd:
+/// `waitid(WNOHANG | WNOWAIT)` finds our own children that are zombies,
+/// `process_vm_readv` any process that has no memory left (a zombie, one
+/// that is exiting); only if neither can tell, `kill(pid, 0)`: `ESRCH`
+/// means gone.
 ///
 /// # References
 /// - [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+/// - [waitid(2)](https://man7.org/linux/man-pages/man2/waitid.2.html)
+/// - [process_vm_readv(2)](https://man7.org/linux/man-pages/man2/process_vm_readv.2.html)
 fn process_alive(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
@@ -401,51 +487,161 @@ fn process_alive(pid: u32) -> bool {
         }
         // No such process, or not a process (a thread's id is not a holder).
         Err(Errno::SRCH) | Err(Errno::INVAL) => false,
-        Err(_) => !matches!(test_kill_process(pid), Err(Errno::SRCH)),
+        Err(_) => alive_without_fd(pid),
     }
 }
 
-/// This process's id, without a system call once known.
+/// [`process_alive`] for a process without a file descriptor to spare.
+fn alive_without_fd(pid: Pid) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    if let Ok(Some(_)) = retry(|| waitid(WaitId::Pid(pid), options)) {
+        // Our child, exited and not reaped: left waitable for its parent.
+        return false;
+    }
+    match crate::sys::has_memory(pid.as_raw_nonzero().get()) {
+        Some(alive) => alive,
+        None => !matches!(test_kill_process(pid), Err(Errno::SRCH)),
+    }
+}
+
+/// This process as a mutex holder: its id in the word, and the count of
+/// mutexes it holds (`None` where that cannot be kept).
+#[derive(Clone, Copy)]
+struct Me {
+    /// The process id, and in bits 22-29 a tag drawn when the process first
+    /// locks: a process that got the id of a dead holder (ids are reused)
+    /// tells itself from that holder by the tag, and by the count.
+    id: u32,
+    held: Option<&'static AtomicU32>,
+}
+
+impl Me {
+    fn pid(&self) -> u32 {
+        self.id & PID_BITS
+    }
+
+    /// Counts a mutex this process is about to take (before the CAS); false
+    /// (and not counted) while another thread of ours claims the count.
+    #[inline]
+    fn will_hold(&self) -> bool {
+        match self.held {
+            Some(held) if held.fetch_add(1, Ordering::AcqRel) & CLAIMED != 0 => {
+                held.fetch_sub(1, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Claims the count if it is 0 (this process holds no mutex, and no
+    /// thread of ours is taking one); `None` if it is not, or not kept.
+    fn claim(&self) -> Option<&'static AtomicU32> {
+        let held = self.held?;
+        held.compare_exchange(0, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()
+            .map(|_| held)
+    }
+
+    /// Uncounts a mutex released, or not taken after all; never below 0
+    /// (another process may have written our id into a word, which we then
+    /// unlock without having counted it).
+    #[inline]
+    fn released(&self) {
+        if let Some(held) = self.held {
+            if held.fetch_sub(1, Ordering::Release) & !CLAIMED == 0 {
+                // It was 0: undo (nothing was counted).
+                held.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// [`ProcessPage::held`] while a thread of this process checks that the
+/// process holds no mutex: other threads wait before they take one.
+const CLAIMED: u32 = 1 << 31;
+
+/// The page that tells what this process is, kept apart from its children:
+/// marked `MADV_WIPEONFORK`, so that the kernel gives a child a zeroed copy,
+/// whatever made the fork.
+#[repr(C)]
+struct ProcessPage {
+    /// [`Me::id`]; 0 until this process first needs it.
+    id: AtomicU32,
+    /// How many mutexes this process holds (or is taking, for an instant).
+    held: AtomicU32,
+}
+
+/// This process as a holder, without a system call once known.
 ///
 /// `getpid` is a system call (~130 ns here), too slow for every lock and
 /// unlock, and an id cached in a plain static would be the parent's in a
 /// forked child (glibc dropped its own getpid cache for that reason). So the
-/// cache lives in a page marked `MADV_WIPEONFORK`: the kernel gives a child
-/// a zeroed copy, whatever made the fork. Where that cannot be had, every
-/// call asks the kernel.
+/// cache lives in a [`ProcessPage`]. Where that cannot be had, every call
+/// asks the kernel, the tag is 0 and the count is not kept.
 #[inline]
-fn current_pid() -> u32 {
-    let cache = PID_CACHE.load(Ordering::Acquire);
+fn this_process() -> Me {
+    let page = PID_CACHE.load(Ordering::Acquire);
     // SAFETY: a non-null cache is a page mapped below and never unmapped.
-    match unsafe { cache.as_ref() } {
-        Some(cache) => match cache.load(Ordering::Relaxed) {
-            0 => {
-                let pid = getpid_u32();
-                cache.store(pid, Ordering::Relaxed);
-                pid
-            }
-            pid => pid,
+    match unsafe { page.as_ref() } {
+        Some(page) => Me {
+            id: match page.id.load(Ordering::Relaxed) {
+                0 => known_id(page),
+                id => id,
+            },
+            held: Some(&page.held),
         },
         None => cache_pid(),
     }
 }
 
-static PID_CACHE: AtomicPtr<AtomicU32> = AtomicPtr::new(ptr::null_mut());
+/// Draws this process's id (its pid and a tag) into a fresh page; of two
+/// threads drawing at once, the first one's is the process's.
+#[cold]
+fn known_id(page: &ProcessPage) -> u32 {
+    let ns = monotonic_ns();
+    // Any value but 0xff (which only NOT_RECOVERABLE has).
+    let tag = ((ns ^ (ns >> 11) ^ (ns >> 23)) % 0xff) as u32;
+    let id = getpid_u32() | (tag << TAG_SHIFT);
+    match page
+        .id
+        .compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed)
+    {
+        Ok(_) => id,
+        Err(first) => first,
+    }
+}
+
+/// No page could be had: the process goes without one from now on (its
+/// holders all untagged and uncounted), unless another thread got one first.
+#[cold]
+fn without_page(uncached: Me) -> Me {
+    NO_PID_CACHE.store(true, Ordering::Relaxed);
+    match PID_CACHE.load(Ordering::Acquire).is_null() {
+        true => uncached,
+        false => this_process(),
+    }
+}
+
+static PID_CACHE: AtomicPtr<ProcessPage> = AtomicPtr::new(ptr::null_mut());
 static NO_PID_CACHE: atomic::AtomicBool = atomic::AtomicBool::new(false);
 
 fn getpid_u32() -> u32 {
     getpid().as_raw_nonzero().get().unsigned_abs()
 }
 
-/// Maps the wipe-on-fork page of [`current_pid`] (once per process; the
-/// mapping is inherited, zeroed, by children).
+/// Maps the wipe-on-fork [`ProcessPage`] of [`this_process`] (once per
+/// process; the mapping is inherited, zeroed, by children).
 #[cold]
-fn cache_pid() -> u32 {
-    let pid = getpid_u32();
+fn cache_pid() -> Me {
+    let uncached = Me {
+        id: getpid_u32(),
+        held: None,
+    };
     if NO_PID_CACHE.load(Ordering::Relaxed) {
-        return pid;
+        return uncached;
     }
     const PAGE: usize = 4096;
+    const _: () = assert!(size_of::<ProcessPage>() <= PAGE);
     // SAFETY: a fresh private anonymous page aliases nothing.
     let Ok(page) = (unsafe {
         mmap_anonymous(
@@ -455,27 +651,28 @@ fn cache_pid() -> u32 {
             MapFlags::PRIVATE,
         )
     }) else {
-        return pid;
+        return without_page(uncached);
     };
     // SAFETY: the page is ours; the advice only changes what fork does.
     if unsafe { madvise(page, PAGE, Advice::LinuxWipeOnFork) }.is_err() {
-        NO_PID_CACHE.store(true, Ordering::Relaxed);
         // SAFETY: nothing refers to the page.
         let _ = unsafe { munmap(page, PAGE) };
-        return pid;
+        return without_page(uncached);
     }
-    let page = page.cast::<AtomicU32>();
-    // SAFETY: page-aligned, zero-filled memory is a valid AtomicU32.
-    unsafe { &*page }.store(pid, Ordering::Relaxed);
     if PID_CACHE
-        .compare_exchange(ptr::null_mut(), page, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(
+            ptr::null_mut(),
+            page.cast(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
         .is_err()
     {
         // Another thread mapped one first.
         // SAFETY: the page was never published.
-        let _ = unsafe { munmap(page.cast(), PAGE) };
+        let _ = unsafe { munmap(page, PAGE) };
     }
-    pid
+    this_process()
 }
 
 /// Types whose every bit pattern is a valid value, so that a value a killed
@@ -619,6 +816,11 @@ impl<T: TearSafe> fmt::Debug for ProcessMutex<T> {
 
 /// The lock of a [`ProcessMutex`], held: dereferences to the value, and
 /// unlocks when dropped.
+///
+/// A guard alive across [`fork`](crate::process::fork) must not be used in
+/// the child, nor in the parent while the child could (see fork's safety
+/// contract): the child does not hold the lock, but its copy of the guard
+/// would still reach the shared value.
 #[must_use = "the mutex unlocks as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: TearSafe> {
     mutex: &'a ProcessMutex<T>,

@@ -28,11 +28,31 @@ pub enum Fork {
 /// [the crate's documentation](crate#with-libc-or-without).
 ///
 /// # Safety
-/// In a process with more than one thread, the child has only the calling
-/// thread: until it calls [`exit`] (or execs), it may only do what is
-/// async-signal-safe, since a lock held by another thread (the allocator's, a
-/// `Mutex`'s) stays locked forever in the child. With `freestanding`, the
-/// process must have no libc.
+/// - **Threads.** In a process with more than one thread, the child has only
+///   the calling thread: until it calls [`exit`] (or execs), it may only do
+///   what is async-signal-safe, since a lock held by another thread (the
+///   allocator's, a `Mutex`'s) stays locked forever in the child.
+/// - **Live borrows of shared memory.** Memory shared by `fork` (a
+///   [`Shared`](crate::shm::Shared) value, a channel's ring) is the *same*
+///   memory in both processes, so a borrow that Rust thinks unique is not
+///   after the fork: neither process may use one that was alive at the fork,
+///   though each keeps a copy of it. These are:
+///   - a [`MutexGuard`](crate::mutex::MutexGuard): the child would get a
+///     `&mut T` to the value while the parent holds the lock (the lock is the
+///     parent's, not the child's: the child does not hold it);
+///   - a [`Reservation`](crate::chan::Reservation) or a
+///     [`Message`](crate::chan::Message): two processes would write, or
+///     give back, the same bytes of the ring;
+///   - a [`Sender`](crate::chan::Sender) or a
+///     [`Receiver`](crate::chan::Receiver), if both processes go on using it:
+///     a channel has one sender and one receiver, each keeping its position
+///     in private memory. Fork with a [`Channel`](crate::chan::Channel) and
+///     turn it into one end in each process; an end that only one of the two
+///     processes uses afterwards (the other drops it, or leaves) is fine.
+///
+///   Drop them before forking, or leave them unused on one side (a child
+///   that calls [`exit`] at once uses nothing).
+/// - With `freestanding`, the process must have no libc.
 ///
 /// # References
 /// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)

@@ -1,7 +1,8 @@
-//! The few calls that rustix does not expose: `fork`, `_exit`, a write that
-//! never raises `SIGPIPE`, and `SO_PEERCRED` read into plain integers
-//! (rustix's `UCred` cannot hold the pid 0 the kernel reports for a peer in
-//! another pid namespace).
+//! The few calls that rustix does not expose, or that must be libc's in a
+//! process that has one: `fork`, `_exit`, a write that never raises
+//! `SIGPIPE`, the monotonic clock, `process_vm_readv`, and `SO_PEERCRED`
+//! read into plain integers (rustix's `UCred` cannot hold the pid 0 the
+//! kernel reports for a peer in another pid namespace).
 //!
 //! In a process that has libc (every C program, every std Rust program)
 //! `fork` and `_exit` go through libc's own functions: libc's `fork` runs the
@@ -93,6 +94,7 @@ mod raw {
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 297;
         pub(crate) const PWRITEV2: usize = 328;
         pub(crate) const GETSOCKOPT: usize = 55;
+        pub(crate) const PROCESS_VM_READV: usize = 310;
     }
     #[cfg(target_arch = "aarch64")]
     pub(super) mod nr {
@@ -106,6 +108,7 @@ mod raw {
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 240;
         pub(crate) const PWRITEV2: usize = 287;
         pub(crate) const GETSOCKOPT: usize = 209;
+        pub(crate) const PROCESS_VM_READV: usize = 270;
     }
 
     /// A Linux system call with up to six arguments; returns the kernel's
@@ -169,12 +172,62 @@ mod imp {
             len: *mut u32,
         ) -> c_int;
         fn fork() -> c_int;
+        fn clock_gettime(clock: c_int, tp: *mut Timespec) -> c_int;
+        fn process_vm_readv(
+            pid: c_int,
+            local: *const IoVec,
+            local_count: usize,
+            remote: *const IoVec,
+            remote_count: usize,
+            flags: usize,
+        ) -> isize;
         fn _exit(status: c_int) -> !;
         fn __errno_location() -> *mut c_int;
         fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
         fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
         fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+    }
+
+    #[repr(C)]
+    struct IoVec {
+        base: *mut u8,
+        len: usize,
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds, through libc: libc
+    /// finds the vDSO from the auxiliary vector the process really got,
+    /// which rustix's own lookup does not under valgrind.
+    pub(crate) fn monotonic_ns() -> u64 {
+        const CLOCK_MONOTONIC: c_int = 1;
+        let mut t = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill; the monotonic clock always exists.
+        unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// `process_vm_readv(pid, one byte here, one byte at address 0 there)`:
+    /// the error tells whether `pid` still has its memory (see
+    /// [`super::has_memory`]).
+    pub(crate) fn probe_memory(pid: i32) -> Result<(), Errno> {
+        let mut byte = 0u8;
+        let local = IoVec {
+            base: &mut byte,
+            len: 1,
+        };
+        let remote = IoVec {
+            base: core::ptr::null_mut(),
+            len: 1,
+        };
+        // SAFETY: one valid local byte; the remote address is only read by
+        // the kernel, which reports EFAULT for it.
+        match unsafe { process_vm_readv(pid, &local, 1, &remote, 1, 0) } {
+            -1 => Err(last_errno()),
+            _ => Ok(()),
+        }
     }
 
     fn last_errno() -> Errno {
@@ -278,6 +331,31 @@ mod imp {
          on other architectures build rawipc without it, in a program that has a libc"
     );
 
+    /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds (rustix's, through
+    /// the vDSO: a program with no libc is not run under valgrind).
+    pub(crate) fn monotonic_ns() -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// As the libc version: `process_vm_readv` of one byte at address 0.
+    pub(crate) fn probe_memory(pid: i32) -> Result<(), Errno> {
+        let mut byte = 0u8;
+        let local: [usize; 2] = [ptr::from_mut(&mut byte) as usize, 1];
+        let remote: [usize; 2] = [0, 1];
+        let args = [
+            pid as usize,
+            ptr::from_ref(&local) as usize,
+            1,
+            ptr::from_ref(&remote) as usize,
+            1,
+            0,
+        ];
+        // SAFETY: two valid iovecs (base, len); the remote address is only
+        // read by the kernel, which reports EFAULT for it.
+        result(unsafe { syscall6(nr::PROCESS_VM_READV, args) }).map(drop)
+    }
+
     /// `clone(SIGCHLD, 0, ...)`: fork for a process that has no libc.
     ///
     /// # Safety
@@ -369,7 +447,24 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{exit, raw_fork};
+pub(crate) use imp::{exit, monotonic_ns, raw_fork};
+
+/// Whether process `pid` still has its memory, asked without a file
+/// descriptor: `process_vm_readv` finds a process with no memory (a zombie,
+/// one that is exiting, a kernel thread) or no process at all `ESRCH`; a
+/// live one gives `EFAULT` for the address read, or `EPERM` if this process
+/// may not look into it. `None` if the call cannot tell (refused by a
+/// sandbox, or another error).
+///
+/// # References
+/// - [process_vm_readv(2)](https://man7.org/linux/man-pages/man2/process_vm_readv.2.html)
+pub(crate) fn has_memory(pid: i32) -> Option<bool> {
+    match imp::probe_memory(pid) {
+        Err(Errno::SRCH) => Some(false),
+        Ok(()) | Err(Errno::FAULT) | Err(Errno::PERM) => Some(true),
+        Err(_) => None,
+    }
+}
 
 /// `RWF_NOSIGNAL`: pwritev2's "no SIGPIPE" flag (Linux 6.18).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]

@@ -329,6 +329,80 @@ fn pipe_fast_c_test_passes() {
     run_c_test(&program, "tests/c/pipe_fast.c");
 }
 
+/// The C contract, channel and mutex tests again, under valgrind's memcheck
+/// with the default spin: no invalid access, no use of undefined memory, in
+/// the test programs or in any child they fork. valgrind runs programs on a
+/// synthetic CPU that does not map the vDSO where the kernel says it is, so
+/// this also checks that the library takes the time (and all it gets from
+/// the auxiliary vector) through libc. Skipped if valgrind is not installed,
+/// except in CI (`CI` set), which installs it.
+#[test]
+fn c_tests_are_valgrind_clean() {
+    let has_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_valgrind {
+        assert!(std::env::var_os("CI").is_none(), "CI must install valgrind");
+        println!("skipped: valgrind is not installed");
+        return;
+    }
+    let lib = library();
+    let dir = root().join("tests/c");
+    for name in ["contract", "chan", "mutex"] {
+        let program = scratch().join(format!("{name}-valgrind"));
+        let source = dir.join(format!("{name}.c"));
+        compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);
+        let log = scratch().join(format!("{name}-valgrind.log"));
+        let ran = run(
+            Path::new("valgrind"),
+            &[
+                "--quiet",
+                "--error-exitcode=99",
+                "--child-silent-after-fork=no",
+                // The contract test's deliberate bad pointers (see the file).
+                &format!("--suppressions={}", dir.join("valgrind.supp").display()),
+                &format!("--log-file={}.%p", log.display()),
+                program.to_str().expect("a UTF-8 path"),
+            ],
+        );
+        // One log per process. With --quiet, memcheck writes only its error
+        // reports ("==PID== ..."); valgrind's own notes ("--PID-- ...", such
+        // as a system call it does not know, which fails with ENOSYS) are no
+        // error of the program's.
+        let mut errors = String::new();
+        let mut notes = 0;
+        for entry in fs::read_dir(scratch()).expect("read the scratch directory") {
+            let path = entry.expect("an entry").path();
+            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if file.starts_with(&format!("{name}-valgrind.log.")) {
+                for line in fs::read_to_string(&path).unwrap_or_default().lines() {
+                    if line.starts_with("==") {
+                        errors.push_str(line);
+                        errors.push('\n');
+                    } else if line.contains("WARNING") {
+                        notes += 1;
+                    }
+                }
+                let _ = fs::remove_file(&path);
+            }
+        }
+        if notes > 0 {
+            println!("tests/c/{name}.c: {notes} warnings of valgrind's own");
+        }
+        assert!(
+            ran.success && errors.is_empty(),
+            "tests/c/{name}.c under valgrind ({}):\n{errors}\n--- stdout\n{}\n--- stderr\n{}",
+            ran.status,
+            ran.stdout,
+            ran.stderr
+        );
+        println!("tests/c/{name}.c: valgrind reports no error");
+    }
+}
+
 /// Runs a C test program (one line per check, `ok ...` for those that
 /// passed) and fails unless it succeeded, showing the checks that did not.
 fn run_c_test(program: &Path, what: &str) -> Ran {

@@ -70,7 +70,10 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
 /// the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
 /// receive it into a larger buffer) or carries file descriptors (it stays
 /// queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
-/// NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN
+/// NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK,
+/// EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one: a stream keeps no
+/// message boundaries, and a datagram socket never tells that its peer is
+/// gone), EAGAIN
 /// (non-blocking, none).
 ///
 /// # Safety
@@ -89,7 +92,8 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
 /// waiting for one; 0 when the peer is gone. On error returns -1 with errno
 /// set: EMSGSIZE if the message carries file descriptors (it stays queued:
 /// rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
-/// ENOTSOCK, EAGAIN (non-blocking, none).
+/// ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN (non-blocking,
+/// none).
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_msg_size(fd: c_int) -> ssize_t {
     match borrow_fd(fd).and_then(msg::next_size) {

@@ -27,9 +27,11 @@ use crate::fail;
 /// that dies holding it, while its process lives on, is not detected.
 #[repr(C)]
 pub struct rawipc_mutex {
-    /// 0 when unlocked; else the holder's process id in bits 0-29, bit 30
-    /// set after EOWNERDEAD until rawipc_mutex_consistent, bit 31 set while
-    /// waiters may sleep; 0x3fffffff (any bits 30-31) when not recoverable.
+    /// 0 when unlocked; else the holder's process id in bits 0-21 and its
+    /// process's tag (which tells it from an earlier process of the same id)
+    /// in bits 22-29, bit 30 set after EOWNERDEAD until
+    /// rawipc_mutex_consistent, bit 31 set while waiters may sleep;
+    /// 0x3fffffff (any bits 30-31) when not recoverable.
     pub word: u32,
 }
 

@@ -42,8 +42,8 @@ pub(super) struct Control {
     pub(super) head: Line,
     /// Non-zero while the receiver sleeps or is about to.
     pub(super) rx_sleeping: Line,
-    /// Non-zero while the sender waits for room: the receiver then publishes
-    /// `head` at once (it otherwise does so lazily).
+    /// Non-zero while the sender sleeps waiting for room (the receiver
+    /// publishes `head` on every release, and then wakes it).
     pub(super) tx_waiting: Line,
 }
 
@@ -52,8 +52,6 @@ pub(super) struct Line(pub(super) AtomicU32);
 
 const _: () = assert!(size_of::<Control>() <= DATA_OFFSET);
 
-/// `tx_waiting`: the sender spins for room (publish soon).
-pub(super) const ASKING: u32 = 1;
 /// `tx_waiting` or `rx_sleeping`: that side sleeps on a futex (wake it).
 pub(super) const SLEEPING: u32 = 2;
 

@@ -198,6 +198,7 @@ fn next_peeked(
     data: &mut [u8],
     copies: &mut [Option<OwnedFd>; MAX_FDS],
 ) -> Result<(usize, usize)> {
+    super::check_kind(fd)?;
     loop {
         let (len, n) = peek_into(fd, data, copies)?;
         if len > 0 || n > 0 {

@@ -87,6 +87,7 @@ static const char *errname(int e)
     case EMSGSIZE: return "EMSGSIZE";
     case ENOMEM: return "ENOMEM";
     case ENOTSOCK: return "ENOTSOCK";
+    case EPROTOTYPE: return "EPROTOTYPE";
     case EPIPE: return "EPIPE";
     case ESRCH: return "ESRCH";
     default: return "another errno";
@@ -256,6 +257,15 @@ static int matches(const unsigned char *buf, size_t n, unsigned seed)
 }
 
 /* The lowest free fd number: what the next open() would return. */
+/* Whether this program runs under valgrind, whose address space manager and
+   fd table answer a few calls differently from the kernel (its preload
+   library is in LD_PRELOAD). */
+static int under_valgrind(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    return preload != NULL && strstr(preload, "vgpreload") != NULL;
+}
+
 static int next_fd(void)
 {
     int fd = open("/dev/null", O_RDONLY);
@@ -523,10 +533,14 @@ static void test_shared_memory(void)
     CHECK_RET(rawipc_shared_free(mem, a.size), 0, "rawipc_shared_free(addr, size)");
 
     CHECK_NULL(rawipc_shared_alloc(0), EINVAL, "rawipc_shared_alloc(0)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), ENOMEM, "rawipc_shared_alloc(SIZE_MAX)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), ENOMEM, "rawipc_shared_alloc(SIZE_MAX - page)");
-    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), ENOMEM,
+    /* Above SSIZE_MAX no size is possible: EINVAL, as for every length. */
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), EINVAL, "rawipc_shared_alloc(SIZE_MAX)");
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), EINVAL, "rawipc_shared_alloc(SIZE_MAX - page)");
+    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), EINVAL,
                "rawipc_shared_alloc(PTRDIFF_MAX + 1)");
+    /* A possible size that is too much memory: ENOMEM. */
+    if (!under_valgrind()) /* valgrind's mmap answers EINVAL itself */
+        CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX), ENOMEM, "rawipc_shared_alloc(PTRDIFF_MAX)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -951,9 +965,12 @@ static void test_pipe(void)
             die("setrlimit");
         fds[0] = fds[1] = -7;
         CHECK_ERR(rawipc_pipe(fds), EMFILE, "rawipc_pipe() with room for one fd");
-        CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
-        CHECK_ERR(rawipc_msg_socketpair(fds), EMFILE, "rawipc_msg_socketpair() with room for one fd");
-        CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
+        if (!under_valgrind()) /* valgrind's pipe writes fds even when it fails */
+            CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
+        if (!under_valgrind()) { /* valgrind's socketpair ignores the lowered limit */
+            CHECK_ERR(rawipc_msg_socketpair(fds), EMFILE, "rawipc_msg_socketpair() with room for one fd");
+            CHECK(fds[0] == -7 && fds[1] == -7, "fds is left untouched");
+        }
         if (setrlimit(RLIMIT_NOFILE, &old) == -1)
             die("setrlimit");
         CHECK(next_fd() == before, "no fd leaked by the failures (next fd %d)", before);
@@ -1096,6 +1113,20 @@ static void test_msg(void)
         CHECK_ERR(rawipc_msg_size(p[0]), ENOTSOCK, "rawipc_msg_size(a pipe)");
         xclose(p[0]);
         xclose(p[1]);
+    }
+    {
+        /* Stream and datagram sockets, with data queued: EPROTOTYPE at once
+           (no spinning, no endless wait), and the data stays. */
+        int kinds[] = {SOCK_STREAM, SOCK_DGRAM}, k, st[2];
+        for (k = 0; k < 2; k++) {
+            CHECK_RET(socketpair(AF_UNIX, kinds[k], 0, st), 0, "socketpair(stream or datagram)");
+            CHECK_RET(write(st[0], "queued", 6), 6, "(data queued)");
+            CHECK_ERR(rawipc_msg_recv(st[1], buf, sizeof buf), EPROTOTYPE, "rawipc_msg_recv(not SOCK_SEQPACKET)");
+            CHECK_ERR(rawipc_msg_size(st[1]), EPROTOTYPE, "rawipc_msg_size(not SOCK_SEQPACKET)");
+            CHECK_RET(read(st[1], buf, sizeof buf), 6, "the data is still queued");
+            xclose(st[0]);
+            xclose(st[1]);
+        }
     }
 
     /* A peer that sends an empty message (rawipc refuses to, but another
@@ -1627,7 +1658,14 @@ static void test_write_all_read_full(void)
     CHECK_RET(rawipc_read_full(fds[0], buf, sizeof buf), 0, "rawipc_read_full at end of file -> 0");
     xclose(fds[0]);
 
-    /* Signal storms: SIGALRM every 500 us, without SA_RESTART. */
+    /* Signal storms: SIGALRM every 500 us, without SA_RESTART (not under
+       valgrind, whose slow signal delivery would turn the storm into a
+       livelock of the test itself). */
+    if (under_valgrind()) {
+        free(data);
+        free(back);
+        return;
+    }
     xpipe(fds);
     st.fd = fds[0];
     st.size = big;
