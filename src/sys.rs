@@ -1,7 +1,8 @@
 //! The few calls that rustix does not expose: `fork`, `_exit`, a write that
-//! never raises `SIGPIPE`, and `SO_PEERCRED` read into plain integers
-//! (rustix's `UCred` cannot hold the pid 0 the kernel reports for a peer in
-//! another pid namespace).
+//! never raises `SIGPIPE`, `SO_PEERCRED` read into plain integers (rustix's
+//! `UCred` cannot hold the pid 0 the kernel reports for a peer in another pid
+//! namespace), and `recvmsg` and `SO_PASSCRED` without rustix's parsing and
+//! checks (each of which could panic, which rawipc never does).
 //!
 //! In a process that has libc (every C program, every std Rust program)
 //! `fork` and `_exit` go through libc's own functions: libc's `fork` runs the
@@ -56,10 +57,75 @@ const SO_PEERCRED: i32 = 0x40;
     target_arch = "sparc64"
 )))]
 const SO_PEERCRED: i32 = 17;
+#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+const SO_PASSCRED: i32 = 20;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PASSCRED: i32 = 17;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PASSCRED: i32 = 0x0002;
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+const SO_PASSCRED: i32 = 16;
 
 /// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
 /// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
 pub(crate) use imp::peer_cred;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PASSCRED)`: whether the socket asks for
+/// the sender's credentials with each message.
+pub(crate) use imp::passcred;
+
+/// `struct msghdr` with no address, in the kernel's layout, which is glibc's
+/// and (for lengths that fit an `int`) musl's.
+#[repr(C)]
+struct MsgHdr {
+    name: *mut core::ffi::c_void,
+    namelen: u32,
+    /// One `struct iovec`: base and length.
+    iov: *mut [usize; 2],
+    iovlen: usize,
+    control: *mut u8,
+    controllen: usize,
+    flags: i32,
+}
+
+/// `recvmsg(fd, {data, control}, flags)` with one data buffer and control
+/// room that nothing parses here: the message's length (its whole length
+/// with `MSG_TRUNC`) and the flags the kernel returned (`MSG_CTRUNC`...).
+/// The control messages the kernel wrote are at the start of `control`.
+///
+/// # References
+/// - [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+pub(crate) fn recvmsg(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    control: &mut [u8],
+    flags: rustix::net::RecvFlags,
+) -> Result<(usize, rustix::net::ReturnFlags), Errno> {
+    let mut iov = [data.as_mut_ptr() as usize, data.len()];
+    let mut msg = MsgHdr {
+        name: core::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: control.as_mut_ptr(),
+        controllen: control.len(),
+        flags: 0,
+    };
+    // SAFETY: `msg` names one writable buffer of `data.len()` bytes and
+    // `control.len()` writable bytes of control room, no address.
+    let got = unsafe { imp::recvmsg_raw(fd.as_raw_fd(), &mut msg, flags.bits() as i32) }?;
+    Ok((
+        got,
+        rustix::net::ReturnFlags::from_bits_retain(msg.flags as u32),
+    ))
+}
 
 /// The kernel's `siginfo_t` (128 bytes) for the signals this module queues
 /// and takes: `si_signo`, `si_errno`, `si_code`, then (from offset 16 on
@@ -93,6 +159,7 @@ mod raw {
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 297;
         pub(crate) const PWRITEV2: usize = 328;
         pub(crate) const GETSOCKOPT: usize = 55;
+        pub(crate) const RECVMSG: usize = 47;
     }
     #[cfg(target_arch = "aarch64")]
     pub(super) mod nr {
@@ -106,6 +173,7 @@ mod raw {
         pub(crate) const RT_TGSIGQUEUEINFO: usize = 240;
         pub(crate) const PWRITEV2: usize = 287;
         pub(crate) const GETSOCKOPT: usize = 209;
+        pub(crate) const RECVMSG: usize = 212;
     }
 
     /// A Linux system call with up to six arguments; returns the kernel's
@@ -146,7 +214,7 @@ mod raw {
 
 #[cfg(not(feature = "freestanding"))]
 mod imp {
-    use super::{Errno, SO_PEERCRED, SOL_SOCKET, SigInfo};
+    use super::{Errno, MsgHdr, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
     use rustix::fd::{AsRawFd, BorrowedFd};
 
@@ -175,6 +243,7 @@ mod imp {
         fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
         fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+        fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
     }
 
     fn last_errno() -> Errno {
@@ -213,6 +282,25 @@ mod imp {
         };
         match ret {
             0 => Ok(cred),
+            _ => Err(last_errno()),
+        }
+    }
+
+    pub(crate) fn passcred(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+        let mut on: c_int = 0;
+        let mut len = size_of_val(&on) as u32;
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        let ret = unsafe {
+            getsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                SO_PASSCRED,
+                core::ptr::from_mut(&mut on).cast(),
+                &mut len,
+            )
+        };
+        match ret {
+            0 => Ok(on != 0),
             _ => Err(last_errno()),
         }
     }
@@ -262,12 +350,26 @@ mod imp {
             n => Ok(n as usize),
         }
     }
+
+    /// # Safety
+    /// `msg`'s buffers are writable for their lengths.
+    pub(super) unsafe fn recvmsg_raw(
+        fd: c_int,
+        msg: *mut MsgHdr,
+        flags: c_int,
+    ) -> Result<usize, Errno> {
+        // SAFETY: the caller's promise; libc's recvmsg only passes it on.
+        match unsafe { recvmsg(fd, msg, flags) } {
+            -1 => Err(last_errno()),
+            n => Ok(n as usize),
+        }
+    }
 }
 
 #[cfg(feature = "freestanding")]
 mod imp {
     use super::raw::{nr, result, syscall6};
-    use super::{Errno, SO_PEERCRED, SOL_SOCKET, SigInfo};
+    use super::{Errno, MsgHdr, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
     use core::ptr;
     use rustix::fd::{AsRawFd, BorrowedFd};
@@ -302,6 +404,21 @@ mod imp {
         ];
         // SAFETY: a writable buffer of `len` bytes, and `len` itself.
         result(unsafe { syscall6(nr::GETSOCKOPT, args) }).map(|_| cred)
+    }
+
+    pub(crate) fn passcred(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+        let mut on: c_int = 0;
+        let mut len = size_of_val(&on) as u32;
+        let args = [
+            fd.as_raw_fd() as usize,
+            SOL_SOCKET as usize,
+            SO_PASSCRED as usize,
+            ptr::from_mut(&mut on) as usize,
+            ptr::from_mut(&mut len) as usize,
+            0,
+        ];
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        result(unsafe { syscall6(nr::GETSOCKOPT, args) }).map(|_| on != 0)
     }
 
     pub(crate) fn exit(status: i32) -> ! {
@@ -367,9 +484,33 @@ mod imp {
         // SAFETY: the caller's promise; the kernel checks the pointer.
         result(unsafe { syscall6(nr::WRITE, [fd as usize, buf as usize, len, 0, 0, 0]) })
     }
+
+    /// # Safety
+    /// `msg`'s buffers are writable for their lengths.
+    pub(super) unsafe fn recvmsg_raw(
+        fd: c_int,
+        msg: *mut MsgHdr,
+        flags: c_int,
+    ) -> Result<usize, Errno> {
+        let args = [fd as usize, msg as usize, flags as u32 as usize, 0, 0, 0];
+        // SAFETY: the caller's promise; the kernel checks the pointers.
+        result(unsafe { syscall6(nr::RECVMSG, args) })
+    }
 }
 
 pub(crate) use imp::{exit, raw_fork};
+
+/// `fd.as_fd()` with nothing to check: rustix's `OwnedFd` for programs
+/// without std checks that it is not -1 each time it is borrowed (a panic
+/// path in every call), though no `OwnedFd` can be -1.
+#[inline]
+pub(crate) fn borrow(fd: &rustix::fd::OwnedFd) -> BorrowedFd<'_> {
+    use rustix::fd::AsFd;
+    // SAFETY: an `OwnedFd` is never -1: std's type cannot hold it, and
+    // rustix's own `OwnedFd` refuses it when it is made (`from_raw_fd`).
+    unsafe { core::hint::assert_unchecked(fd.as_raw_fd() != -1) };
+    fd.as_fd()
+}
 
 /// `RWF_NOSIGNAL`: pwritev2's "no SIGPIPE" flag (Linux 6.18).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
