@@ -120,7 +120,7 @@ pub(crate) fn recvmsg(
     };
     // SAFETY: `msg` names one writable buffer of `data.len()` bytes and
     // `control.len()` writable bytes of control room, no address.
-    let got = unsafe { imp::recvmsg_raw(fd.as_raw_fd(), &mut msg, flags.bits() as i32) }?;
+    let got = unsafe { recvmsg_raw(fd.as_raw_fd(), &mut msg, flags.bits() as i32) }?;
     Ok((
         got,
         rustix::net::ReturnFlags::from_bits_retain(msg.flags as u32),
@@ -214,7 +214,7 @@ mod raw {
 
 #[cfg(not(feature = "freestanding"))]
 mod imp {
-    use super::{Errno, MsgHdr, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
+    use super::{Errno, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
     use rustix::fd::{AsRawFd, BorrowedFd};
 
@@ -243,7 +243,8 @@ mod imp {
         fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
         fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
-        fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        fn recvmsg(fd: c_int, msg: *mut super::MsgHdr, flags: c_int) -> isize;
     }
 
     fn last_errno() -> Errno {
@@ -353,9 +354,10 @@ mod imp {
 
     /// # Safety
     /// `msg`'s buffers are writable for their lengths.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     pub(super) unsafe fn recvmsg_raw(
         fd: c_int,
-        msg: *mut MsgHdr,
+        msg: *mut super::MsgHdr,
         flags: c_int,
     ) -> Result<usize, Errno> {
         // SAFETY: the caller's promise; libc's recvmsg only passes it on.
@@ -369,7 +371,7 @@ mod imp {
 #[cfg(feature = "freestanding")]
 mod imp {
     use super::raw::{nr, result, syscall6};
-    use super::{Errno, MsgHdr, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
+    use super::{Errno, SO_PASSCRED, SO_PEERCRED, SOL_SOCKET, SigInfo};
     use core::ffi::c_int;
     use core::ptr;
     use rustix::fd::{AsRawFd, BorrowedFd};
@@ -484,21 +486,23 @@ mod imp {
         // SAFETY: the caller's promise; the kernel checks the pointer.
         result(unsafe { syscall6(nr::WRITE, [fd as usize, buf as usize, len, 0, 0, 0]) })
     }
-
-    /// # Safety
-    /// `msg`'s buffers are writable for their lengths.
-    pub(super) unsafe fn recvmsg_raw(
-        fd: c_int,
-        msg: *mut MsgHdr,
-        flags: c_int,
-    ) -> Result<usize, Errno> {
-        let args = [fd as usize, msg as usize, flags as u32 as usize, 0, 0, 0];
-        // SAFETY: the caller's promise; the kernel checks the pointers.
-        result(unsafe { syscall6(nr::RECVMSG, args) })
-    }
 }
 
 pub(crate) use imp::{exit, raw_fork};
+
+/// The `recvmsg` system call itself, as rustix makes it (never one of
+/// libc's cancellation points), where rawipc has raw system calls.
+///
+/// # Safety
+/// `msg`'s buffers are writable for their lengths.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe fn recvmsg_raw(fd: i32, msg: *mut MsgHdr, flags: i32) -> Result<usize, Errno> {
+    let args = [fd as usize, msg as usize, flags as u32 as usize, 0, 0, 0];
+    // SAFETY: the caller's promise; the kernel checks the pointers.
+    raw::result(unsafe { raw::syscall6(raw::nr::RECVMSG, args) })
+}
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+use imp::recvmsg_raw;
 
 /// `fd.as_fd()` with nothing to check: rustix's `OwnedFd` for programs
 /// without std checks that it is not -1 each time it is borrowed (a panic
