@@ -22,11 +22,11 @@
 //! messages or wait forever.
 
 use rustix::net::{
-    AddressFamily, RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendFlags, SocketFlags, SocketType,
-    recv as raw_recv, recvmsg, send as raw_send, socketpair as raw_socketpair,
+    AddressFamily, RecvFlags, ReturnFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
+    send as raw_send, socketpair as raw_socketpair,
 };
 
-use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
 
 mod fds;
 pub(crate) use fds::recv_fds_if;
@@ -109,8 +109,8 @@ pub fn next_size(fd: impl AsFd) -> Result<usize> {
 /// socket, the only kind whose messages keep their boundaries and whose
 /// peer's end is seen as end of file.
 fn check_kind(fd: BorrowedFd<'_>) -> Result<()> {
-    match rustix::net::sockopt::socket_type(fd)? {
-        SocketType::SEQPACKET => Ok(()),
+    match crate::sys::socket_type(fd)? {
+        5 => Ok(()), // SOCK_SEQPACKET
         _ => Err(Errno::PROTOTYPE),
     }
 }
@@ -149,13 +149,12 @@ fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
 /// `MSG_CTRUNC` then tells that some came, and being a peek, nothing is
 /// installed or closed. `EMSGSIZE` if that was fds.
 fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
-    let mut none = RecvAncillaryBuffer::new(&mut []);
     let flags = RecvFlags::PEEK | RecvFlags::TRUNC;
-    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, flags))?;
-    if got.flags.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
+    let (size, returned) = retry_reset(|| sys::recvmsg(fd, &mut [], &mut [], flags))?;
+    if returned.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
         return Err(Errno::MSGSIZE);
     }
-    Ok(got.bytes)
+    Ok(size)
 }
 
 /// Receives one whole message into `buf` and returns its length; 0 when the
@@ -190,23 +189,23 @@ pub fn recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
 impl MsgSocket {
     /// Sends `msg` as one message. See [`send`].
     pub fn send(&self, msg: &[u8]) -> Result<usize> {
-        send(&self.0, msg)
+        send(self, msg)
     }
 
     /// Receives one whole message. See [`recv`].
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize> {
-        recv(&self.0, buf)
+        recv(self, buf)
     }
 
     /// The size of the next message, waiting for one. See [`next_size`].
     pub fn next_size(&self) -> Result<usize> {
-        next_size(&self.0)
+        next_size(self)
     }
 }
 
 impl AsFd for MsgSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
+        sys::borrow(&self.0)
     }
 }
 

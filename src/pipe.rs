@@ -125,14 +125,14 @@ pub unsafe fn write_all_raw(
 impl ReadEnd {
     /// Reads at most `buf.len()` bytes; 0 means end of file. See [`read`].
     pub fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        read(&self.0, buf)
+        read(self, buf)
     }
 
     /// Reads until `buf` is full or end of file; returns how many bytes it got.
     pub fn read_full(&self, buf: &mut [u8]) -> Result<usize> {
         let mut got = 0;
         while got < buf.len() {
-            match read(&self.0, &mut buf[got..])? {
+            match read(self, buf.get_mut(got..).unwrap_or(&mut []))? {
                 0 => break,
                 n => got += n,
             }
@@ -144,7 +144,7 @@ impl ReadEnd {
 impl WriteEnd {
     /// Writes all of `buf`. See [`write_all`].
     pub fn write_all(&self, buf: &[u8]) -> core::result::Result<(), WriteError> {
-        write_all(&self.0, buf)
+        write_all(self, buf)
     }
 }
 
@@ -152,7 +152,7 @@ macro_rules! fd_conversions {
     ($($end:ident),*) => { $(
         impl AsFd for $end {
             fn as_fd(&self) -> BorrowedFd<'_> {
-                self.0.as_fd()
+                sys::borrow(&self.0)
             }
         }
         impl From<$end> for OwnedFd {
@@ -181,7 +181,7 @@ impl std::io::Read for ReadEnd {
 impl std::io::Write for WriteEnd {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // One write at a time, so that a short count is reported, not hidden.
-        match write_all(&self.0, buf) {
+        match write_all(&*self, buf) {
             Ok(()) => Ok(buf.len()),
             Err(WriteError { written, .. }) if written > 0 => Ok(written),
             Err(e) => Err(e.errno.into()),

@@ -1,8 +1,10 @@
 //! The few calls that rustix does not expose, or that must be libc's in a
 //! process that has one: `fork`, `_exit`, a write that never raises
-//! `SIGPIPE`, the monotonic clock, `process_vm_readv`, and `SO_PEERCRED`
-//! read into plain integers (rustix's `UCred` cannot hold the pid 0 the
-//! kernel reports for a peer in another pid namespace).
+//! `SIGPIPE`, the monotonic clock, `process_vm_readv`, `SO_PEERCRED` read
+//! into plain integers (rustix's `UCred` cannot hold the pid 0 the kernel
+//! reports for a peer in another pid namespace), and `recvmsg` and
+//! `SO_PASSCRED` without rustix's parsing and checks (each of which could
+//! panic, which rawipc never does).
 //!
 //! In a process that has libc (every C program, every std Rust program)
 //! `fork` and `_exit` go through libc's own functions: libc's `fork` runs the
@@ -57,10 +59,99 @@ const SO_PEERCRED: i32 = 0x40;
     target_arch = "sparc64"
 )))]
 const SO_PEERCRED: i32 = 17;
+#[cfg(any(target_arch = "powerpc", target_arch = "powerpc64"))]
+const SO_PASSCRED: i32 = 20;
+#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
+const SO_PASSCRED: i32 = 17;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PASSCRED: i32 = 0x0002;
+#[cfg(not(any(
+    target_arch = "powerpc",
+    target_arch = "powerpc64",
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+const SO_PASSCRED: i32 = 16;
 
 /// `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: the peer's `struct ucred`
 /// (pid, uid, gid) as plain integers, so that pid 0 is a value like any.
 pub(crate) use imp::peer_cred;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_PASSCRED)`: whether the socket asks for
+/// its peers' credentials with every message.
+pub(crate) fn passcred(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    imp::int_option(fd, SO_PASSCRED).map(|on| on != 0)
+}
+
+#[cfg(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+))]
+const SO_TYPE: i32 = 0x1008;
+#[cfg(not(any(
+    target_arch = "mips",
+    target_arch = "mips64",
+    target_arch = "sparc",
+    target_arch = "sparc64"
+)))]
+const SO_TYPE: i32 = 3;
+
+/// `getsockopt(fd, SOL_SOCKET, SO_TYPE)`: the socket's type (`SOCK_STREAM`
+/// 1, `SOCK_DGRAM` 2, `SOCK_SEQPACKET` 5), read without rustix's size
+/// assertion (a panic path).
+pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> Result<i32, Errno> {
+    imp::int_option(fd, SO_TYPE)
+}
+
+/// `struct msghdr` with no address, in the kernel's layout, which is glibc's
+/// and (for lengths that fit an `int`) musl's.
+#[repr(C)]
+struct MsgHdr {
+    name: *mut core::ffi::c_void,
+    namelen: u32,
+    /// One `struct iovec`: base and length.
+    iov: *mut [usize; 2],
+    iovlen: usize,
+    control: *mut u8,
+    controllen: usize,
+    flags: i32,
+}
+
+/// `recvmsg(fd, {data, control}, flags)` with one data buffer and control
+/// room that nothing parses here: the message's length (its whole length
+/// with `MSG_TRUNC`) and the flags the kernel returned (`MSG_CTRUNC`...).
+/// The control messages the kernel wrote are at the start of `control`.
+///
+/// # References
+/// - [recvmsg(2)](https://man7.org/linux/man-pages/man2/recvmsg.2.html)
+pub(crate) fn recvmsg(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    control: &mut [u8],
+    flags: rustix::net::RecvFlags,
+) -> Result<(usize, rustix::net::ReturnFlags), Errno> {
+    let mut iov = [data.as_mut_ptr() as usize, data.len()];
+    let mut msg = MsgHdr {
+        name: core::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: control.as_mut_ptr(),
+        controllen: control.len(),
+        flags: 0,
+    };
+    // SAFETY: `msg` names one writable buffer of `data.len()` bytes and
+    // `control.len()` writable bytes of control room, no address.
+    let got = unsafe { recvmsg_raw(fd.as_raw_fd(), &mut msg, flags.bits() as i32) }?;
+    Ok((
+        got,
+        rustix::net::ReturnFlags::from_bits_retain(msg.flags as u32),
+    ))
+}
 
 /// The kernel's `siginfo_t` (128 bytes) for the signals this module queues
 /// and takes: `si_signo`, `si_errno`, `si_code`, then (from offset 16 on
@@ -95,6 +186,7 @@ mod raw {
         pub(crate) const PWRITEV2: usize = 328;
         pub(crate) const GETSOCKOPT: usize = 55;
         pub(crate) const PROCESS_VM_READV: usize = 310;
+        pub(crate) const RECVMSG: usize = 47;
     }
     #[cfg(target_arch = "aarch64")]
     pub(super) mod nr {
@@ -109,6 +201,7 @@ mod raw {
         pub(crate) const PWRITEV2: usize = 287;
         pub(crate) const GETSOCKOPT: usize = 209;
         pub(crate) const PROCESS_VM_READV: usize = 270;
+        pub(crate) const RECVMSG: usize = 212;
     }
 
     /// A Linux system call with up to six arguments; returns the kernel's
@@ -187,6 +280,8 @@ mod imp {
         fn sigtimedwait(set: *const SigSet, info: *mut SigInfo, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
         fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        fn recvmsg(fd: c_int, msg: *mut super::MsgHdr, flags: c_int) -> isize;
     }
 
     #[repr(C)]
@@ -270,6 +365,25 @@ mod imp {
         }
     }
 
+    pub(crate) fn int_option(fd: BorrowedFd<'_>, name: i32) -> Result<i32, Errno> {
+        let mut value: c_int = 0;
+        let mut len = size_of_val(&value) as u32;
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        let ret = unsafe {
+            getsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                name,
+                core::ptr::from_mut(&mut value).cast(),
+                &mut len,
+            )
+        };
+        match ret {
+            0 => Ok(value),
+            _ => Err(last_errno()),
+        }
+    }
+
     pub(crate) fn exit(status: i32) -> ! {
         // SAFETY: `_exit` takes any status and never returns.
         unsafe { _exit(status) }
@@ -311,6 +425,21 @@ mod imp {
     pub(super) unsafe fn write_raw(fd: c_int, buf: *const u8, len: usize) -> Result<usize, Errno> {
         // SAFETY: the caller's promise; libc's write only passes it on.
         match unsafe { write(fd, buf, len) } {
+            -1 => Err(last_errno()),
+            n => Ok(n as usize),
+        }
+    }
+
+    /// # Safety
+    /// `msg`'s buffers are writable for their lengths.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    pub(super) unsafe fn recvmsg_raw(
+        fd: c_int,
+        msg: *mut super::MsgHdr,
+        flags: c_int,
+    ) -> Result<usize, Errno> {
+        // SAFETY: the caller's promise; libc's recvmsg only passes it on.
+        match unsafe { recvmsg(fd, msg, flags) } {
             -1 => Err(last_errno()),
             n => Ok(n as usize),
         }
@@ -380,6 +509,21 @@ mod imp {
         ];
         // SAFETY: a writable buffer of `len` bytes, and `len` itself.
         result(unsafe { syscall6(nr::GETSOCKOPT, args) }).map(|_| cred)
+    }
+
+    pub(crate) fn int_option(fd: BorrowedFd<'_>, name: i32) -> Result<i32, Errno> {
+        let mut value: c_int = 0;
+        let mut len = size_of_val(&value) as u32;
+        let args = [
+            fd.as_raw_fd() as usize,
+            SOL_SOCKET as usize,
+            name as usize,
+            ptr::from_mut(&mut value) as usize,
+            ptr::from_mut(&mut len) as usize,
+            0,
+        ];
+        // SAFETY: a writable buffer of `len` bytes, and `len` itself.
+        result(unsafe { syscall6(nr::GETSOCKOPT, args) }).map(|_| value)
     }
 
     pub(crate) fn exit(status: i32) -> ! {
@@ -464,6 +608,32 @@ pub(crate) fn has_memory(pid: i32) -> Option<bool> {
         Ok(()) | Err(Errno::FAULT) | Err(Errno::PERM) => Some(true),
         Err(_) => None,
     }
+}
+
+/// The `recvmsg` system call itself, as rustix makes it (never one of
+/// libc's cancellation points), where rawipc has raw system calls.
+///
+/// # Safety
+/// `msg`'s buffers are writable for their lengths.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+unsafe fn recvmsg_raw(fd: i32, msg: *mut MsgHdr, flags: i32) -> Result<usize, Errno> {
+    let args = [fd as usize, msg as usize, flags as u32 as usize, 0, 0, 0];
+    // SAFETY: the caller's promise; the kernel checks the pointers.
+    raw::result(unsafe { raw::syscall6(raw::nr::RECVMSG, args) })
+}
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+use imp::recvmsg_raw;
+
+/// `fd.as_fd()` with nothing to check: rustix's `OwnedFd` for programs
+/// without std checks that it is not -1 each time it is borrowed (a panic
+/// path in every call), though no `OwnedFd` can be -1.
+#[inline]
+pub(crate) fn borrow(fd: &rustix::fd::OwnedFd) -> BorrowedFd<'_> {
+    use rustix::fd::AsFd;
+    // SAFETY: an `OwnedFd` is never -1: std's type cannot hold it, and
+    // rustix's own `OwnedFd` refuses it when it is made (`from_raw_fd`).
+    unsafe { core::hint::assert_unchecked(fd.as_raw_fd() != -1) };
+    fd.as_fd()
 }
 
 /// `RWF_NOSIGNAL`: pwritev2's "no SIGPIPE" flag (Linux 6.18).

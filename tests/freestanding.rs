@@ -5,8 +5,9 @@
 //! It is built in release mode (its own workspace, in a scratch target dir),
 //! run, and its output and exit status checked (also when calls fail); then
 //! the executable itself: a static ELF executable (no interpreter, no dynamic
-//! section), with no undefined symbol and nothing of libc in it, at most
-//! 16 KiB once stripped.
+//! section), with no undefined symbol and nothing of libc in it, no panic
+//! path (nothing of `core::panicking` or `core::fmt`), at most 16 KiB once
+//! stripped.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -173,6 +174,19 @@ fn has_no_undefined_symbols_and_no_libc() {
             "it contains `{libc_symbol}`"
         );
     }
+}
+
+/// rawipc's paths here have no indexing, `unwrap` or assertion that could
+/// fail: nothing calls a panic, so neither the panic machinery nor the
+/// formatting it brings is linked.
+#[test]
+fn links_no_panic_path() {
+    let defined = nm(&["--defined-only", "--demangle", "--format=just-symbols"]);
+    let panicky: Vec<&str> = defined
+        .lines()
+        .filter(|s| s.starts_with("core::panicking::") || s.starts_with("core::fmt::"))
+        .collect();
+    assert!(panicky.is_empty(), "panic paths linked: {panicky:?}");
 }
 
 #[test]

@@ -18,14 +18,13 @@
 use core::mem::MaybeUninit;
 
 use rustix::fd::FromRawFd;
-use rustix::io::{IoSlice, IoSliceMut};
+use rustix::io::IoSlice;
 use rustix::net::{
-    RecvAncillaryBuffer, RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage,
-    SendFlags, recvmsg, sendmsg,
+    RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg,
 };
 
 use super::{peer_gone, retry_reset};
-use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result};
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, sys};
 
 /// The most fds one message carries: the kernel's own limit (`SCM_MAX_FD`),
 /// so that whatever any sender can send, a receive has room to look at it.
@@ -62,11 +61,6 @@ pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usi
     retry_reset(|| sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL))
 }
 
-/// Room for control messages, aligned for `struct cmsghdr`, zero-filled so
-/// that the end of what the kernel wrote reads as a header of length 0.
-#[repr(C, align(8))]
-struct Space([MaybeUninit<u8>; CONTROL]);
-
 /// `recvmsg(fd, data, MSG_PEEK | MSG_TRUNC | MSG_CMSG_CLOEXEC)` with `room`
 /// bytes (at most [`CONTROL`]) for control messages: the message's length,
 /// whether control data was cut (`MSG_CTRUNC`), and the fds the kernel
@@ -82,17 +76,19 @@ fn peek_control(
     room: usize,
     copies: &mut [Option<OwnedFd>; MAX_FDS],
 ) -> Result<(usize, bool, usize)> {
-    let mut space = Space([MaybeUninit::new(0); CONTROL]);
-    let mut control = RecvAncillaryBuffer::new(&mut space.0[..room.min(CONTROL)]);
+    // Zero-filled, so that the end of what the kernel wrote reads as a
+    // header of length 0.
+    let mut space = [0u8; CONTROL];
+    let control = space.get_mut(..room.min(CONTROL)).unwrap_or(&mut []);
     let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
-    let mut iov = [IoSliceMut::new(data)];
-    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut control, flags))?;
-    // Not dropped: its drop would parse the messages. It owns nothing.
-    core::mem::forget(control);
-    // SAFETY: every byte was initialized (zeros, then what the kernel wrote).
-    let bytes: &[u8; CONTROL] = unsafe { &*space.0.as_ptr().cast() };
-    let n = take_rights(&bytes[..room.min(CONTROL)], copies);
-    Ok((got.bytes, got.flags.contains(ReturnFlags::CTRUNC), n))
+    let (len, returned) = retry_reset(|| sys::recvmsg(fd, &mut *data, &mut *control, flags))?;
+    let n = take_rights(control, copies);
+    Ok((len, returned.contains(ReturnFlags::CTRUNC), n))
+}
+
+/// The `N` bytes of `bytes` at `at`, if there are that many.
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..)?.first_chunk().copied()
 }
 
 /// The fds of the `SCM_RIGHTS` messages in `control` (as `recvmsg` wrote
@@ -106,21 +102,24 @@ fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize
     const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
     const SCM_RIGHTS: i32 = 1;
     const SCM_PIDFD: i32 = 4;
-    let int = |at: usize| i32::from_ne_bytes([0, 1, 2, 3].map(|i| control[at + i]));
     let mut n = 0;
-    let mut at = 0;
-    while at + HEADER <= control.len() {
-        let mut len = [0u8; WORD];
-        len.copy_from_slice(&control[at..at + WORD]);
-        let len = usize::from_ne_bytes(len);
+    let mut rest = control;
+    while let Some(header) = rest.first_chunk::<HEADER>() {
+        let (Some(len), Some(level), Some(kind)) = (
+            bytes_at(header, 0).map(usize::from_ne_bytes),
+            bytes_at(header, WORD).map(i32::from_ne_bytes),
+            bytes_at(header, WORD + 4).map(i32::from_ne_bytes),
+        ) else {
+            break;
+        };
         if len < HEADER {
             break;
         }
-        let end = at.saturating_add(len).min(control.len());
-        let kind = int(at + WORD + 4);
-        if int(at + WORD) == crate::sys::SOL_SOCKET && (kind == SCM_RIGHTS || kind == SCM_PIDFD) {
-            for raw in control[at + HEADER..end].chunks_exact(4) {
-                let raw = i32::from_ne_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        // The data, as much of it as the kernel wrote.
+        let data = rest.get(HEADER..len.min(rest.len())).unwrap_or(&[]);
+        if level == crate::sys::SOL_SOCKET && (kind == SCM_RIGHTS || kind == SCM_PIDFD) {
+            let raws = data.chunks_exact(4).filter_map(|raw| raw.try_into().ok());
+            for raw in raws.map(i32::from_ne_bytes) {
                 if raw < 0 {
                     // A pidfd the kernel could not make (its error).
                     continue;
@@ -137,7 +136,10 @@ fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize
                 }
             }
         }
-        at = at.saturating_add(len.next_multiple_of(WORD));
+        let Some(next) = len.checked_next_multiple_of(WORD) else {
+            break;
+        };
+        rest = rest.get(next..).unwrap_or(&[]);
     }
     n
 }
@@ -169,7 +171,7 @@ fn peek_into(
 /// then a peek with room for the credentials, which come first, and none for
 /// fds tells, again installing nothing.
 pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
-    if !rustix::net::sockopt::socket_passcred(fd)? {
+    if !sys::passcred(fd)? {
         return Ok(true);
     }
     let mut copies = [const { None }; MAX_FDS];
@@ -248,10 +250,9 @@ pub fn recv_fds(
     // Take the message. With no control room the kernel closes its own
     // references to the fds; the copies made by the peek are the same open
     // files, and they are what the caller gets.
-    let mut iov = [IoSliceMut::new(&mut buf[..len])];
-    let mut none = RecvAncillaryBuffer::new(&mut []);
-    let got = retry_reset(|| recvmsg(fd, &mut iov, &mut none, RecvFlags::TRUNC))?;
-    if got.bytes != len {
+    let data = buf.get_mut(..len).unwrap_or(&mut []);
+    let (got, _) = retry_reset(|| sys::recvmsg(fd, &mut *data, &mut [], RecvFlags::TRUNC))?;
+    if got != len {
         // Another receiver took the message looked at: this is another one.
         return Err(Errno::MSGSIZE);
     }
@@ -280,11 +281,10 @@ pub(crate) fn recv_fds_if(
     if len > buf.len() || n > fds.len() {
         return Err(Errno::MSGSIZE);
     }
-    accept(&buf[..len], n)?;
+    accept(buf.get(..len).unwrap_or(&[]), n)?;
     // Its bytes are in `buf` and its fds in `copies`: take it off the queue.
-    let mut none = RecvAncillaryBuffer::new(&mut []);
-    let got = retry_reset(|| recvmsg(fd, &mut [], &mut none, RecvFlags::TRUNC))?;
-    if got.bytes != len {
+    let (got, _) = retry_reset(|| sys::recvmsg(fd, &mut [], &mut [], RecvFlags::TRUNC))?;
+    if got != len {
         return Err(Errno::MSGSIZE);
     }
     for (slot, copy) in fds.iter_mut().zip(copies.iter_mut().take(n)) {
@@ -348,5 +348,27 @@ mod tests {
             take_rights(&rights[..header - 1], &mut [const { None }; MAX_FDS]),
             0
         );
+    }
+
+    #[test]
+    fn a_length_past_the_end_takes_what_is_there_and_stops() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        let (r, w) = (r.into_raw_fd(), w.into_raw_fd());
+        let word = size_of::<usize>();
+        let mut fds = [0u8; 8];
+        fds[..4].copy_from_slice(&r.to_ne_bytes());
+        fds[4..].copy_from_slice(&w.to_ne_bytes());
+        let header = (word + 8).next_multiple_of(word);
+        let mut control = cmsg(crate::sys::SOL_SOCKET, 1, &fds);
+        // A length no buffer has, up to one that would wrap past the end of
+        // the address space when rounded up to the next header.
+        for len in [1000, usize::MAX - 2, usize::MAX] {
+            control[..word].copy_from_slice(&len.to_ne_bytes());
+            let mut copies = [const { None }; MAX_FDS];
+            let written = &control[..header + 8];
+            assert_eq!(take_rights(written, &mut copies), 2, "cmsg_len {len}");
+            let got: [i32; 2] = [0, 1].map(|i| copies[i].take().unwrap().into_raw_fd());
+            assert_eq!(got, [r, w]);
+        }
     }
 }

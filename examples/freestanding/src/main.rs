@@ -91,7 +91,8 @@ fn pipe_until_end_of_file(line: &mut Line) -> Result<(), Failure> {
             let mut buf = [0u8; 64];
             let mut got = 0;
             loop {
-                match read_end.read(&mut buf[got..]).or_fail("read")? {
+                let rest = buf.get_mut(got..).unwrap_or(&mut []);
+                match read_end.read(rest).or_fail("read")? {
                     0 => break,
                     n => got += n,
                 }
@@ -99,13 +100,14 @@ fn pipe_until_end_of_file(line: &mut Line) -> Result<(), Failure> {
                     return Err(Failure::new("more than 64 bytes"));
                 }
             }
+            let got_bytes = buf.get(..got).unwrap_or(&[]);
             line.str(" ")
-                .quoted(&buf[..got])
+                .quoted(got_bytes)
                 .str(" (")
                 .num(got as i64)
                 .str(" bytes), then end of file");
             wait_success(child)?;
-            if &buf[..got] != b"hello from the child" {
+            if got_bytes != b"hello from the child" {
                 return Err(Failure::new("not what the child wrote"));
             }
             Ok(())
@@ -143,7 +145,7 @@ fn messages(line: &mut Line) -> Result<(), Failure> {
                 if n == 0 {
                     break;
                 }
-                line.str(" ").quoted(&buf[..n]);
+                line.str(" ").quoted(buf.get(..n).unwrap_or(&[]));
                 received += 1;
             }
             line.str(", then 0: the child is gone");
@@ -161,8 +163,8 @@ fn child_answers(child_end: &MsgSocket) -> i32 {
     let mut buf = [0u8; 16];
     let answered = child_end
         .recv(&mut buf)
-        .and_then(|n| match &buf[..n] {
-            b"ping" => child_end.send(b"pong"),
+        .and_then(|n| match buf.get(..n) {
+            Some(b"ping") => child_end.send(b"pong"),
             _ => Err(Errno::PROTO),
         })
         .and_then(|_| child_end.send(b"bye"));
@@ -242,18 +244,19 @@ impl Line {
         if n < 0 {
             self.str("-");
         }
+        // Filled from the end: 20 digits hold any u64.
         let mut digits = [0u8; 20];
-        let mut i = digits.len();
+        let mut used = 0;
         let mut rest = n.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (rest % 10) as u8;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
             rest /= 10;
+            used += 1;
             if rest == 0 {
                 break;
             }
         }
-        self.bytes(&digits[i..])
+        self.bytes(digits.get(digits.len() - used..).unwrap_or(&[]))
     }
 
     /// Writes the line and a newline to standard output.
@@ -265,6 +268,6 @@ impl Line {
         // closes it); if it was never open the write fails with EBADF.
         let stdout = unsafe { BorrowedFd::borrow_raw(1) };
         // Nowhere to report a failed write to standard output.
-        let _ = pipe::write_all(stdout, &self.buf[..self.len]);
+        let _ = pipe::write_all(stdout, self.buf.get(..self.len).unwrap_or(&[]));
     }
 }
