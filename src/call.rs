@@ -132,6 +132,7 @@ fn register() -> bool {
 }
 
 impl Slot {
+    #[inline]
     fn header(&self) -> &Header {
         // SAFETY: the region starts with a Header (all atomics, valid for
         // any bytes), page-aligned, alive as long as self.
@@ -139,12 +140,14 @@ impl Slot {
     }
 
     /// The message's first byte (`max` bytes follow inside the region).
+    #[inline]
     fn data(&self) -> *mut u8 {
         // SAFETY: the region is HEADER + max bytes long at least.
         unsafe { self.region.as_ptr().add(HEADER) }
     }
 
     /// The length word, checked against the slot's private size.
+    #[inline]
     fn checked_len(&self) -> Result<usize> {
         let len = self.header().len.load(Ordering::Relaxed) as usize;
         if len > self.max {
@@ -155,6 +158,7 @@ impl Slot {
 
     /// Writes `msg` and its length, then publishes `seq` and wakes the peer
     /// if it said it sleeps.
+    #[inline]
     fn publish(&self, msg: &[u8], seq: u32, peer_sleeping: &AtomicU32) {
         debug_assert!(msg.len() <= self.max);
         // SAFETY: msg.len() <= max: inside the region; the slot is ours to
@@ -174,16 +178,25 @@ impl Slot {
             h.seq.swap(seq, Ordering::SeqCst);
         }
         if peer_sleeping.load(Ordering::SeqCst) != 0 {
-            let _ = futex::wake(&h.seq, futex::Flags::empty(), 1);
+            wake(&h.seq);
         }
     }
 
     /// Copies the message of checked length `len` into `buf`.
+    #[inline]
     fn copy_out(&self, len: usize, buf: &mut [u8]) {
         debug_assert!(len <= self.max && len <= buf.len());
         // SAFETY: len <= max: inside the region; buf holds len bytes.
         unsafe { copy_bytes(self.data(), buf.as_mut_ptr(), len) };
     }
+}
+
+/// `FUTEX_WAKE` of the peer sleeping on `seq` (process-shared), out of the
+/// busy path.
+#[cold]
+#[inline(never)]
+fn wake(seq: &AtomicU32) {
+    let _ = futex::wake(seq, futex::Flags::empty(), 1);
 }
 
 /// A call before `fork`: both sides, to be turned into one of them in each
@@ -362,29 +375,36 @@ impl Client {
         self.call_until(request, reply, Some(deadline_after(timeout)))
     }
 
+    #[inline]
     fn call_until(
         &mut self,
         request: &[u8],
         reply: &mut [u8],
         deadline: Option<Timespec>,
     ) -> Result<usize> {
-        if let Some(e) = self.broken {
-            return Err(e);
-        }
-        if self.state == ClientState::Waiting {
-            return Err(Errno::BUSY);
-        }
-        if request.is_empty() {
-            return Err(Errno::INVAL);
-        }
-        if request.len() > self.slot.max {
-            return Err(Errno::MSGSIZE);
+        if self.broken.is_some()
+            || self.state == ClientState::Waiting
+            || request.is_empty()
+            || request.len() > self.slot.max
+        {
+            return Err(self.refusal(request.len()));
         }
         self.seq = self.seq.wrapping_add(1);
         let h = self.slot.header();
         self.slot.publish(request, self.seq, &h.server_sleeping);
         self.state = ClientState::Waiting;
         self.take_reply(reply, deadline)
+    }
+
+    /// Why a call of a `len`-byte request is refused before it is made.
+    #[cold]
+    fn refusal(&self, len: usize) -> Errno {
+        match self.broken {
+            Some(e) => e,
+            None if self.state == ClientState::Waiting => Errno::BUSY,
+            None if len == 0 => Errno::INVAL,
+            None => Errno::MSGSIZE,
+        }
     }
 
     /// Takes the reply of the last call: one that did not fit its buffer
@@ -417,7 +437,33 @@ impl Client {
     fn take_reply(&mut self, reply: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
         let want = self.seq.wrapping_add(1);
         let h = self.slot.header();
-        let moved = match wait(
+        let moved = match spin_briefly(&h.seq, self.seq, self.spin_ns) {
+            Some(seq) => seq,
+            None => self.wait_reply(deadline)?,
+        };
+        if moved != want {
+            return Err(self.fail(Errno::PROTO));
+        }
+        self.seq = want;
+        // The length is read once, checked, and is the one copied: a peer
+        // that changes it meanwhile changes nothing here.
+        let Ok(len) = self.slot.checked_len() else {
+            return Err(self.fail(Errno::PROTO));
+        };
+        if len > reply.len() {
+            self.state = ClientState::Kept(len);
+            return Err(Errno::MSGSIZE);
+        }
+        self.slot.copy_out(len, reply);
+        self.state = ClientState::Idle;
+        Ok(len)
+    }
+
+    /// The reply is not in after the first looks: spins on, then sleeps.
+    #[inline(never)]
+    fn wait_reply(&mut self, deadline: Option<Timespec>) -> Result<u32> {
+        let h = self.slot.header();
+        match wait_slow(
             &h.seq,
             self.seq,
             &h.client_sleeping,
@@ -425,21 +471,11 @@ impl Client {
             self.spin_ns,
             deadline,
         ) {
-            Ok(Waited::Moved(seq)) => seq,
-            Ok(Waited::PeerGone) => return Err(self.fail(Errno::PIPE)),
-            Err(Errno::TIMEDOUT) => return Err(Errno::TIMEDOUT),
-            Err(e) => return Err(self.fail(e)),
-        };
-        if moved != want {
-            return Err(self.fail(Errno::PROTO));
+            Ok(Waited::Moved(seq)) => Ok(seq),
+            Ok(Waited::PeerGone) => Err(self.fail(Errno::PIPE)),
+            Err(Errno::TIMEDOUT) => Err(Errno::TIMEDOUT),
+            Err(e) => Err(self.fail(e)),
         }
-        self.seq = want;
-        let len = match self.slot.checked_len() {
-            Ok(len) => len,
-            Err(e) => return Err(self.fail(e)),
-        };
-        self.state = ClientState::Kept(len);
-        self.copy_reply(reply)
     }
 
     /// Copies the reply kept in the slot, if it fits.
@@ -457,6 +493,7 @@ impl Client {
         Ok(len)
     }
 
+    #[cold]
     fn fail(&mut self, e: Errno) -> Errno {
         self.broken = Some(e);
         e
@@ -505,47 +542,26 @@ impl Server {
         self.recv_until(buf, Some(deadline_after(timeout)))
     }
 
+    #[inline]
     fn recv_until(&mut self, buf: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
-        if self.broken {
-            return Err(Errno::PROTO);
-        }
-        if self.taken.is_some() {
-            return Err(Errno::INVAL);
+        if self.broken || self.taken.is_some() {
+            return Err(self.refusal());
         }
         let want = self.seq.wrapping_add(1);
         let h = self.slot.header();
-        let moved = if self.client_gone {
-            // Only what the client published before it died.
-            match h.seq.load(Ordering::Acquire) {
-                seq if seq == self.seq => return Ok(0),
-                seq => seq,
-            }
-        } else {
-            match wait(
-                &h.seq,
-                self.seq,
-                &h.server_sleeping,
-                &self.life,
-                self.spin_ns,
-                deadline,
-            )? {
-                Waited::Moved(seq) => seq,
-                Waited::PeerGone => {
-                    self.client_gone = true;
-                    return Ok(0);
-                }
-            }
+        let moved = match spin_briefly(&h.seq, self.seq, self.spin_ns) {
+            Some(seq) => seq,
+            None => match self.wait_request(deadline)? {
+                Some(seq) => seq,
+                None => return Ok(0),
+            },
         };
         if moved != want {
-            self.broken = true;
-            return Err(Errno::PROTO);
+            return Err(self.fail());
         }
         let len = match self.slot.checked_len() {
             Ok(len) if len > 0 => len,
-            _ => {
-                self.broken = true;
-                return Err(Errno::PROTO);
-            }
+            _ => return Err(self.fail()),
         };
         if len > buf.len() {
             return Err(Errno::MSGSIZE);
@@ -555,6 +571,51 @@ impl Server {
         Ok(len)
     }
 
+    /// Why a receive or a reply is refused: the slot was found corrupt, or
+    /// it is not its turn.
+    #[cold]
+    fn refusal(&self) -> Errno {
+        match self.broken {
+            true => Errno::PROTO,
+            false => Errno::INVAL,
+        }
+    }
+
+    /// The slot is found corrupt: this and every later call fail.
+    #[cold]
+    fn fail(&mut self) -> Errno {
+        self.broken = true;
+        Errno::PROTO
+    }
+
+    /// No request after the first looks: spins on, then sleeps. `None`:
+    /// the client is gone and published nothing new.
+    #[inline(never)]
+    fn wait_request(&mut self, deadline: Option<Timespec>) -> Result<Option<u32>> {
+        let h = self.slot.header();
+        if self.client_gone {
+            // Only what the client published before it died.
+            return Ok(match h.seq.load(Ordering::Acquire) {
+                seq if seq == self.seq => None,
+                seq => Some(seq),
+            });
+        }
+        match wait_slow(
+            &h.seq,
+            self.seq,
+            &h.server_sleeping,
+            &self.life,
+            self.spin_ns,
+            deadline,
+        )? {
+            Waited::Moved(seq) => Ok(Some(seq)),
+            Waited::PeerGone => {
+                self.client_gone = true;
+                Ok(None)
+            }
+        }
+    }
+
     /// Answers the request last taken with `reply` (which may be empty),
     /// without waiting. A reply to a client that died meanwhile is lost with
     /// it; the next [`Server::recv`] returns 0.
@@ -562,15 +623,13 @@ impl Server {
     /// Errors: `EINVAL` if no request is waiting for its answer; `EMSGSIZE`
     /// for a reply above [`Server::max_message`] (the request still waits);
     /// `EPROTO` if the slot was found corrupt.
+    #[inline]
     pub fn reply(&mut self, reply: &[u8]) -> Result<()> {
-        if self.broken {
-            return Err(Errno::PROTO);
-        }
-        if self.taken.is_none() {
-            return Err(Errno::INVAL);
-        }
-        if reply.len() > self.slot.max {
-            return Err(Errno::MSGSIZE);
+        if self.broken || self.taken.is_none() || reply.len() > self.slot.max {
+            return Err(match self.taken {
+                Some(_) if !self.broken => Errno::MSGSIZE,
+                _ => self.refusal(),
+            });
         }
         self.seq = self.seq.wrapping_add(2);
         let h = self.slot.header();
@@ -607,37 +666,33 @@ fn peer_gone(life: &OwnedFd) -> Result<bool> {
         .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
 }
 
-/// Waits until `seq` moves from `seen`: spins for `spin_ns`, then sleeps on
-/// it with `sleeping` raised, looking at the peer before the first sleep and
-/// then every [`LIVENESS_CHECK_MS`] on an absolute deadline, until the
-/// caller's `deadline` (absolute, `CLOCK_MONOTONIC`) if it has one.
-///
-/// Errors: `ETIMEDOUT` at the caller's deadline; what `poll` or the futex
-/// give that is not theirs to retry.
-#[inline]
-fn wait(
-    seq: &AtomicU32,
-    seen: u32,
-    sleeping: &AtomicU32,
-    life: &OwnedFd,
-    spin_ns: u32,
-    deadline: Option<Timespec>,
-) -> Result<Waited> {
-    // The fast path: the peer answered while we were busy, or within the
-    // first few looks (none in blocking-only mode: one look).
+/// The first looks of a wait, inline: the new value of `seq` if it moved
+/// from `seen` (the peer answered while we were busy, or within a few
+/// `pause`s), `None` to go on in [`wait_slow`]. In blocking-only mode
+/// (`spin_ns` 0), one look.
+#[inline(always)]
+fn spin_briefly(seq: &AtomicU32, seen: u32, spin_ns: u32) -> Option<u32> {
     let looks = if spin_ns == 0 { 1 } else { FIRST_SPIN };
     for _ in 0..looks {
         match seq.load(Ordering::Acquire) {
-            s if s != seen => return Ok(Waited::Moved(s)),
+            s if s != seen => return Some(s),
             _ => core::hint::spin_loop(),
         }
     }
-    wait_slow(seq, seen, sleeping, life, spin_ns, deadline)
+    None
 }
 
 /// Looks of the inline first spin of a wait (~2 µs of `pause`).
 const FIRST_SPIN: u32 = 64;
 
+/// Waits until `seq` moves from `seen`, after [`spin_briefly`]: spins for
+/// `spin_ns`, then sleeps on it with `sleeping` raised, looking at the peer
+/// before the first sleep and then every [`LIVENESS_CHECK_MS`] on an
+/// absolute deadline, until the caller's `deadline` (absolute,
+/// `CLOCK_MONOTONIC`) if it has one.
+///
+/// Errors: `ETIMEDOUT` at the caller's deadline; what `poll` or the futex
+/// give that is not theirs to retry.
 #[inline(never)]
 fn wait_slow(
     seq: &AtomicU32,
