@@ -317,8 +317,13 @@ ssize_t rawipc_call_max_message(rawipc_call *call);
  * `timeout_ms` bounds the wait (-1: no bound, as poll(2)'s). A call that
  * times out stays made: take its reply with rawipc_call_take_reply.
  *
+ * `request` and `reply` may be the same buffer (with `len` at most `cap`):
+ * the reply then overwrites the request, and a large message cycles
+ * through less cache. They must not overlap otherwise.
+ *
  * Returns the reply's length (a reply may be empty), or -1 with errno set:
- * EINVAL (`len` 0, `timeout_ms` below -1, `call` not a client), EFAULT
+ * EINVAL (`len` 0, `timeout_ms` below -1, `call` not a client, `request`
+ * and `reply` overlapping other than as one buffer), EFAULT
  * (`request` NULL, or `reply` NULL with `cap` above 0), EMSGSIZE (`len`
  * above rawipc_call_max_message: nothing is sent; or a reply longer than
  * `cap`: it is kept for rawipc_call_take_reply until the next request),
