@@ -14,6 +14,9 @@
 //! ratios of the pairs. Then one idle check: a receiver blocked on an idle
 //! channel for 2 s, and its CPU time.
 //!
+//! `RAWIPC_BENCH_ONLY=a,b` measures only the rows whose mechanism contains
+//! one of the parts (and the probes they are compared with).
+//!
 //! Prints a table, and writes `ipc.csv` and `ipc.svg` into `target/bench/`
 //! (under `CARGO_TARGET_DIR` if set).
 
@@ -25,6 +28,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use rawipc::call::Call;
 use rawipc::chan::{Channel, handover};
 use rawipc::pipe::{self, ReadEnd};
 use rawipc::process::{self, Fork, Pid, WaitOptions};
@@ -71,6 +75,7 @@ enum Probe {
     CSpinRtt,
     CSpin2Rtt,
     ChanRtt,
+    CallRtt,
     CFutexRtt,
     ChanBlockingRtt,
     CPipeCall,
@@ -97,6 +102,7 @@ const GROUPS: &[&[Probe]] = &[
         Probe::CSpin2Rtt,
         Probe::ChanRtt,
         Probe::ChanHandedRtt,
+        Probe::CallRtt,
     ],
     &[Probe::CFutexRtt, Probe::ChanBlockingRtt],
     &[Probe::CPipeCall, Probe::PipeCall],
@@ -198,6 +204,14 @@ const ROWS: &[Row] = &[
         what: "8 B, spin then sleep; C: spin on a line",
     },
     Row {
+        mechanism: "call",
+        metric: Metric::Rtt,
+        rawipc: Probe::CallRtt,
+        reference: Probe::CSpinRtt,
+        target: Target::AtMost(1.15),
+        what: "8 B request and reply in one slot; C: spin on a line",
+    },
+    Row {
         mechanism: "channel vs C two-line spin",
         metric: Metric::Rtt,
         rawipc: Probe::ChanRtt,
@@ -290,6 +304,18 @@ fn main() -> Res<()> {
             .max(1),
         Err(_) => DEFAULT_ROUNDS,
     };
+    let rows = selected_rows();
+    // Each group keeps the probes the selected rows need.
+    let groups: Vec<Vec<Probe>> = GROUPS
+        .iter()
+        .map(|g| {
+            g.iter()
+                .copied()
+                .filter(|&p| rows.iter().any(|r| r.rawipc == p || r.reference == p))
+                .collect::<Vec<_>>()
+        })
+        .filter(|g| !g.is_empty())
+        .collect();
     let out_dir = bench_dir();
     std::fs::create_dir_all(&out_dir)?;
     let c_bin = build_reference(&out_dir)?;
@@ -301,16 +327,16 @@ fn main() -> Res<()> {
     let cpu_before = cpu_clock()?;
     println!("rawipc IPC benchmark: {rounds} rounds; {machine}");
 
-    let mut samples: Vec<(Probe, Vec<f64>)> = GROUPS
+    let mut samples: Vec<(Probe, Vec<f64>)> = groups
         .iter()
         .flat_map(|g| g.iter())
         .map(|&p| (p, Vec::new()))
         .collect();
     for round in 0..rounds {
         eprint!("round {}/{rounds}:", round + 1);
-        for group in GROUPS {
+        for group in &groups {
             for pair in 0..PAIRS_PER_ROUND {
-                let mut order: Vec<Probe> = group.to_vec();
+                let mut order: Vec<Probe> = group.clone();
                 if (round * PAIRS_PER_ROUND + pair) % 2 == 1 {
                     order.reverse();
                 }
@@ -344,7 +370,7 @@ fn main() -> Res<()> {
     let idle_rawipc = chan_idle_cpu(IDLE_MS)?;
 
     let mut results = Vec::new();
-    for row in ROWS {
+    for row in rows {
         let (rawipc, reference) = (median(series(row.rawipc)), median(series(row.reference)));
         // Each rawipc figure over the reference figure measured next to it:
         // the VM's vCPUs move between host cores during a run, which changes
@@ -385,6 +411,20 @@ fn main() -> Res<()> {
     Ok(())
 }
 
+/// The rows to measure: those whose mechanism contains one of the
+/// comma-separated parts of `RAWIPC_BENCH_ONLY` (all without it).
+fn selected_rows() -> Vec<&'static Row> {
+    let only = std::env::var("RAWIPC_BENCH_ONLY").unwrap_or_default();
+    let parts: Vec<&str> = only
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    ROWS.iter()
+        .filter(|r| parts.is_empty() || parts.iter().any(|p| r.mechanism.contains(p)))
+        .collect()
+}
+
 // ---- running ----
 
 fn run(probe: Probe, c_bin: &Path) -> Res<f64> {
@@ -396,6 +436,7 @@ fn run(probe: Probe, c_bin: &Path) -> Res<f64> {
         Probe::CSpinRtt => c_figure(c_bin, "spin-rtt", RTT_SPINNING)?,
         Probe::CSpin2Rtt => c_figure(c_bin, "spin2-rtt", RTT_SPINNING)?,
         Probe::ChanRtt => on_parent_cpu(|| chan_rtt(RTT_SPINNING, None))?,
+        Probe::CallRtt => on_parent_cpu(|| call_rtt(RTT_SPINNING))?,
         Probe::CFutexRtt => c_figure(c_bin, "futex-rtt", RTT_SLEEPING)?,
         Probe::ChanBlockingRtt => on_parent_cpu(|| chan_rtt(RTT_SLEEPING, Some(0)))?,
         Probe::CPipeCall => c_figure(c_bin, "pipe-call", CALLS)?,
@@ -751,6 +792,37 @@ fn meet(iters: u64) -> Res<f64> {
                 let conn = endpoint::connect(&name)?;
                 let _rx = handover::take_receiver(&conn)?;
                 Ok(())
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// Round trips through one request-reply slot: the child's server answers
+/// each request with the message changed, as the C one-line spin's child.
+fn call_rtt(iters: u64) -> Res<f64> {
+    let call = Call::new(MSG)?;
+    let total = iters + iters / 10;
+    match fork_pinned()? {
+        Fork::Child => {
+            let mut server = call.into_server();
+            child(|| {
+                let mut m = [0; MSG];
+                for _ in 0..total {
+                    expect_len(server.recv(&mut m)?, MSG)?;
+                    m[0] = m[0].wrapping_add(1);
+                    server.reply(&m)?;
+                }
+                Ok(())
+            })
+        }
+        Fork::Parent(pid) => {
+            let mut client = call.into_client();
+            let mut m = [b'p'; MSG];
+            let ns = time_round_trips(iters, || {
+                let request = m;
+                expect_len(client.call(&request, &mut m)?, MSG)
             })?;
             reap(pid)?;
             Ok(ns)

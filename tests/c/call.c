@@ -87,6 +87,12 @@ static void bad_input(void)
           "request(timeout -2) -> EINVAL");
     FAILS(rawipc_call_request(&call, buf, 49, buf, sizeof buf, -1), EMSGSIZE,
           "request(49 bytes into 48) -> EMSGSIZE");
+    FAILS(rawipc_call_request(&call, buf, 8, buf + 4, 8, -1), EINVAL,
+          "request and reply overlapping, not one buffer -> EINVAL");
+    FAILS(rawipc_call_request(&call, buf + 4, 8, buf, 8, -1), EINVAL,
+          "reply overlapping the request's start -> EINVAL");
+    FAILS(rawipc_call_request(&call, buf, 9, buf, 8, -1), EINVAL,
+          "one buffer, request longer than its room -> EINVAL");
     FAILS(rawipc_call_take_reply(&call, buf, sizeof buf, 0), EINVAL,
           "take_reply with no call made -> EINVAL");
     CHECK(rawipc_call_set_spin(&call, 1000) == 0, "set_spin(1000)");
@@ -134,6 +140,17 @@ static void calls_across_fork(size_t max, const char *what)
     }
     ssize_t n = rawipc_call_request(&call, req, max, reply, max, -1);
     CHECK(ok && n == (ssize_t) max, what);
+    /* One buffer for request and reply, as the notes' programs reuse one. */
+    for (size_t len = 1; len <= max && ok; len += (len < 64 ? 1 : len / 3)) {
+        for (size_t k = 0; k < len; k++)
+            req[k] = (unsigned char) (len * 17 + k);
+        memcpy(reply, req, len);
+        n = rawipc_call_request(&call, reply, len, reply, max, -1);
+        ok = n == (ssize_t) len;
+        for (size_t k = 0; ok && k < len; k++)
+            ok = reply[k] == (unsigned char) (req[k] + 1);
+    }
+    CHECK(ok, "calls with one buffer for request and reply, every size");
     rawipc_call_close(&call);
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "the server sees the client gone (recv returns 0) and ends");

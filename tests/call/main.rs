@@ -18,7 +18,9 @@ fn main() -> ExitCode {
         calls_cross_fork_whole_at_every_size_in_one_line,
         calls_cross_fork_whole_in_a_slot_of_many_lines,
         blocking_only_mode_answers_too,
+        calls_in_place_across_fork_in_one_line_and_many,
         sizes_and_boundaries,
+        call_in_place_boundaries,
         a_reply_too_large_for_its_buffer_is_kept,
         a_request_too_large_for_the_buffer_waits,
         calls_and_replies_out_of_turn_are_refused,
@@ -119,6 +121,33 @@ fn check_calls(client: &mut Client, n: u64) {
     }
 }
 
+/// As [`check_calls`], each request and its reply in one buffer.
+fn check_calls_in_place(client: &mut Client, n: u64) {
+    let max = client.max_message();
+    let (mut buf, mut req, mut want) = (vec![0u8; max], vec![0u8; max], vec![0u8; max]);
+    for i in 0..n {
+        let len = request(i, max, &mut req);
+        buf[..len].copy_from_slice(&req[..len]);
+        let got = client.call_in_place(&mut buf, len).expect("call in place");
+        let w = answer(&req[..len], max, &mut want);
+        assert_eq!(got, w, "call {i}: reply length");
+        assert!(buf[..got] == want[..w], "call {i}: torn reply");
+    }
+}
+
+fn calls_in_place_across_fork_in_one_line_and_many() {
+    for (max, n) in [(LINE_MESSAGE, 20_000), (100_000, 1_000)] {
+        let call = Call::new(max).unwrap();
+        let Some(pid) = fork() else {
+            in_child(|| serve(call.into_server()))
+        };
+        let mut client = call.into_client();
+        check_calls_in_place(&mut client, n);
+        drop(client);
+        assert!(matches!(reap(pid), Status::Exited(0)), "the server ends");
+    }
+}
+
 fn calls_across_fork(max: usize, n: u64, spin: Option<u32>) {
     let call = Call::new(max).unwrap();
     let Some(pid) = fork() else {
@@ -179,6 +208,51 @@ fn sizes_and_boundaries() {
             assert!(buf[..reply_len].iter().all(|&b| b == 3));
         }
     }
+}
+
+fn call_in_place_boundaries() {
+    let (mut client, mut server) = Call::new(LINE_MESSAGE).unwrap().split().unwrap();
+    let mut buf = [7u8; LINE_MESSAGE + 1];
+    assert_eq!(
+        client.call_in_place(&mut buf, 0),
+        Err(Errno::INVAL),
+        "empty"
+    );
+    assert_eq!(
+        client.call_in_place(&mut buf[..4], 5),
+        Err(Errno::INVAL),
+        "a request longer than its buffer"
+    );
+    assert_eq!(
+        client.call_in_place(&mut buf, LINE_MESSAGE + 1),
+        Err(Errno::MSGSIZE),
+        "above the slot"
+    );
+    assert_eq!(
+        server.recv_timeout(&mut [0; 64], Duration::ZERO),
+        Err(Errno::TIMEDOUT),
+        "nothing was sent"
+    );
+    // The whole slot, then a reply longer than the buffer: it is kept.
+    let mut small = *b"ping";
+    let t = client.call_in_place_timeout(&mut small, 4, Duration::ZERO);
+    assert_eq!(t, Err(Errno::TIMEDOUT));
+    let mut req = [0u8; 8];
+    assert_eq!(server.recv(&mut req), Ok(4));
+    assert_eq!(&req[..4], b"ping");
+    server.reply(b"a longer pong").unwrap();
+    assert_eq!(client.reply(&mut small), Err(Errno::MSGSIZE), "kept");
+    let mut room = [0u8; 16];
+    assert_eq!(client.reply(&mut room), Ok(13));
+    assert_eq!(&room[..13], b"a longer pong");
+    // A reply that fits overwrites the request in place.
+    let mut full = [1u8; LINE_MESSAGE];
+    let t = client.call_in_place_timeout(&mut full, LINE_MESSAGE, Duration::ZERO);
+    assert_eq!(t, Err(Errno::TIMEDOUT));
+    assert_eq!(server.recv(&mut [0; LINE_MESSAGE]), Ok(LINE_MESSAGE));
+    server.reply(b"ok").unwrap();
+    assert_eq!(client.reply(&mut full), Ok(2));
+    assert_eq!(&full[..2], b"ok");
 }
 
 fn a_reply_too_large_for_its_buffer_is_kept() {
