@@ -16,6 +16,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The version of rawipc this header belongs to. rawipc_version() returns the
+ * version of the library a program runs with, to compare with this one. */
+#define RAWIPC_VERSION_MAJOR 0
+#define RAWIPC_VERSION_MINOR 1
+#define RAWIPC_VERSION_PATCH 0
+#define RAWIPC_VERSION_STRING "0.1.0"
+
 /**
  * A channel handle, in memory of the caller's (not shared memory). Its
  * contents are private; do not copy it (a copy would close the same file
