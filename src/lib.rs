@@ -12,8 +12,20 @@
 //!
 //! Its system calls go through [rustix] (its `linux_raw` backend, no libc
 //! crate), but for `fork`, `_exit` and the signal mask, which in a process
-//! that has a libc must be libc's (see below). The library never allocates,
-//! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
+//! that has a libc must be libc's (see below). The library never allocates.
+//!
+//! ## Features
+//!
+//! - `std` (on by default): `std::io::Read` and `Write` for the pipe ends,
+//!   conversions into `std::process::Stdio` and std's `OwnedFd`,
+//!   `std::error::Error` for the error types and `From` them into
+//!   `std::io::Error`. None of it allocates.
+//! - Without default features (`default-features = false`) the crate is
+//!   `#![no_std]` and needs no allocator: what the C library and programs
+//!   with no libc use.
+//! - `freestanding`: fork and exit as raw system calls, for programs with no
+//!   libc (below); use it with `default-features = false`.
+//!
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.
 //!
