@@ -66,6 +66,12 @@ const FAMILIES: &[Family] = &[
         see_also: &["socketpair(2)", "send(2)", "recv(2)", "unix(7)"],
     },
     Family {
+        page: "rawipc_endpoint",
+        prefixes: &["rawipc_listen", "rawipc_accept", "rawipc_connect", "rawipc_peer"],
+        summary: "named endpoints that programs which did not fork from each other connect to",
+        see_also: &["unix(7)", "accept(2)", "connect(2)"],
+    },
+    Family {
         page: "rawipc_mutex",
         prefixes: &["rawipc_mutex"],
         summary: "a mutex in shared memory that survives the death of its holder",
