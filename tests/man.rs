@@ -67,7 +67,12 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         page: "rawipc_endpoint",
-        prefixes: &["rawipc_listen", "rawipc_accept", "rawipc_connect", "rawipc_peer"],
+        prefixes: &[
+            "rawipc_listen",
+            "rawipc_accept",
+            "rawipc_connect",
+            "rawipc_peer",
+        ],
         summary: "named endpoints that programs which did not fork from each other connect to",
         see_also: &["unix(7)", "accept(2)", "connect(2)"],
     },
