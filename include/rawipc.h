@@ -257,8 +257,9 @@ ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
  * rawipc_chan_commit. Reserving again before committing, for at most as
  * many bytes, returns the same place.
  *
- * Returns the address, or NULL with errno set as rawipc_chan_send, and
- * EBUSY if space is reserved already for fewer than `len` bytes.
+ * Returns the address, or NULL with errno set as rawipc_chan_send (EINVAL
+ * also for `len` above SSIZE_MAX), and EBUSY if space is reserved already
+ * for fewer than `len` bytes.
  *
  * # Safety
  * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
@@ -319,7 +320,8 @@ ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
 
 /**
  * Gives the message borrowed with rawipc_chan_recv_borrow back to the
- * sender; its address must not be used afterwards.
+ * sender; its address must not be used afterwards. It gives back exactly
+ * what was lent, whatever the sender wrote into the ring meanwhile.
  *
  * Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
  * borrowed).
@@ -349,7 +351,8 @@ int rawipc_msg_socketpair(int *fds);
  * Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
  * refused, so that a receive of 0 always means the peer is gone, or `len` >
  * SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
- * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+ * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK,
+ * EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one).
  *
  * # Safety
  * A non-NULL `buf` must point to `len` readable bytes.
@@ -364,7 +367,10 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
  * sent has been received). On error returns -1 with errno set: EMSGSIZE if
  * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
  * receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
- * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EPROTOTYPE (a socket, but
+ * not a SOCK_SEQPACKET one: a stream keeps no message boundaries, and a
+ * datagram socket never tells that its peer is gone), EAGAIN
+ * (non-blocking, none).
  *
  * # Safety
  * A non-NULL `buf` must point to `cap` writable bytes.
@@ -374,7 +380,8 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
 /**
  * Returns the size of the next message on `fd` without receiving it,
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
- * set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+ * set: EBADF, ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN
+ * (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
 
@@ -452,8 +459,9 @@ int rawipc_mutex_consistent(rawipc_mutex *m);
  * MAP_ANONYMOUS, -1, 0)`.
  *
  * Returns the memory's address (page-aligned), or NULL with errno set:
- * EINVAL if `size` is 0, ENOMEM if that much memory cannot be had.
- * Free it with rawipc_shared_free(addr, size), in each process that has it.
+ * EINVAL if `size` is 0 or above SSIZE_MAX, ENOMEM if that much memory
+ * cannot be had. Free it with rawipc_shared_free(addr, size), in each
+ * process that has it.
  */
 void *rawipc_shared_alloc(size_t size);
 

@@ -63,15 +63,21 @@
 //! wrong bytes, or change a message's bytes while it is being read.
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 
-use rustix::event::{PollFd, PollFlags, poll};
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-use rustix::thread::futex;
-use rustix::time::{ClockId, Timespec, clock_gettime};
 
 use crate::shm::SharedRegion;
-use crate::{AsFd, Errno, OwnedFd, Result, retry};
+use crate::{AsFd, Errno, OwnedFd, Result};
+
+mod ring;
+pub(crate) mod wait;
+
+use ring::{
+    ALIGN_FROM, ASKING, HDR, LINE, PAD, Ring, SLEEPING, WRAP, observed_head, padded, publish_head,
+    stamp_for,
+};
+use wait::{Wait, peer_gone, wait_until, wake};
 
 /// How long a waiting side spins before it sleeps, unless told otherwise: a
 /// kernel wake-up costs ~25 µs one way on the machines this was tuned on.
@@ -84,109 +90,6 @@ pub const LIVENESS_CHECK_MS: u32 = 20;
 pub const MIN_CAPACITY: usize = 1024;
 /// See [`MIN_CAPACITY`].
 pub const MAX_CAPACITY: usize = 1 << 30;
-
-/// Bytes of a message header: stamp and length, each a `u32`.
-const HDR: usize = 8;
-/// The length that marks "the rest of this lap is unused, go to the next".
-const WRAP: u32 = u32::MAX;
-/// The length that marks "skip to the next header whose payload starts a
-/// cache line" (up to 56 bytes on).
-const PAD: u32 = u32::MAX - 1;
-/// A cache line: messages of at least [`ALIGN_FROM`] bytes start on one, so
-/// that copying them runs at full speed (a copy 8 bytes off a page-aligned
-/// buffer can be ten times slower: 4K aliasing).
-const LINE: usize = 64;
-/// See [`LINE`].
-const ALIGN_FROM: usize = 1024;
-/// The ring starts one page into the region, after the control block.
-const DATA_OFFSET: usize = 4096;
-
-/// The shared control block, each word on its own cache line so that the
-/// sides never write the same line.
-#[repr(C)]
-struct Control {
-    /// The receiver's read position (low 32 bits), for the sender's free space.
-    head: Line,
-    /// Non-zero while the receiver sleeps or is about to.
-    rx_sleeping: Line,
-    /// Non-zero while the sender waits for room: the receiver then publishes
-    /// `head` at once (it otherwise does so lazily).
-    tx_waiting: Line,
-}
-
-#[repr(C, align(128))]
-struct Line(AtomicU32);
-
-const _: () = assert!(size_of::<Control>() <= DATA_OFFSET);
-
-/// `tx_waiting`: the sender spins for room (publish soon).
-const ASKING: u32 = 1;
-/// `tx_waiting` or `rx_sleeping`: that side sleeps on a futex (wake it).
-const SLEEPING: u32 = 2;
-
-/// The ring as one side sees it: the shared region and, in private memory,
-/// the size it was made with.
-struct Ring {
-    region: SharedRegion,
-    cap: usize,
-}
-
-impl Ring {
-    fn control(&self) -> &Control {
-        // SAFETY: the region starts with a Control (all atomics, valid for
-        // any bytes), page-aligned, alive as long as self.
-        unsafe { &*self.region.as_ptr().cast::<Control>() }
-    }
-
-    /// The ring's first byte.
-    fn data(&self) -> *mut u8 {
-        // SAFETY: the region is DATA_OFFSET + cap bytes long.
-        unsafe { self.region.as_ptr().add(DATA_OFFSET) }
-    }
-
-    /// Where position `pos` lies in the ring.
-    fn offset(&self, pos: u64) -> usize {
-        (pos as usize) & (self.cap - 1)
-    }
-
-    /// The stamp word of the header at `off` (8-aligned, below `cap`).
-    fn stamp(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % HDR == 0 && off < self.cap);
-        // SAFETY: in bounds and 4-aligned; an atomic is valid for any bytes.
-        unsafe { AtomicU32::from_ptr(self.data().add(off).cast()) }
-    }
-
-    /// The length word of the header at `off`.
-    fn len(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % HDR == 0 && off < self.cap);
-        // SAFETY: in bounds (off + 8 <= cap) and 4-aligned.
-        unsafe { AtomicU32::from_ptr(self.data().add(off + 4).cast()) }
-    }
-
-    /// The length of the message whose header is at `off`, if it is one that
-    /// fits: not a marker, not 0, not above the largest, inside the ring.
-    #[inline]
-    fn message_len(&self, off: usize) -> Option<usize> {
-        let len = self.len(off).load(Ordering::Relaxed) as usize;
-        let fits = len != 0 && len <= self.max_message() && off + HDR + padded(len) <= self.cap;
-        fits.then_some(len)
-    }
-
-    /// The largest message this ring takes: with its padding, a wrap marker
-    /// and the next header, the room it needs is then always below `cap`.
-    fn max_message(&self) -> usize {
-        self.cap / 2 - 2 * HDR - LINE
-    }
-}
-
-/// The stamp of a header at position `pos`: never 0, different each lap.
-fn stamp_for(pos: u64) -> u32 {
-    (pos as u32) | 1
-}
-
-fn padded(len: usize) -> usize {
-    (len + HDR - 1) & !(HDR - 1)
-}
 
 /// A channel before `fork`: both ends, to be turned into one of them in each
 /// process with [`Channel::into_sender`] or [`Channel::into_receiver`].
@@ -209,7 +112,7 @@ impl Channel {
             return Err(Errno::INVAL);
         }
         let cap = capacity.max(MIN_CAPACITY).next_power_of_two();
-        let region = SharedRegion::new(DATA_OFFSET + cap)?;
+        let region = SharedRegion::new(Ring::region_len(cap))?;
         let (tx_life, rx_life) = socketpair(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -217,7 +120,7 @@ impl Channel {
             None,
         )?;
         Ok(Self {
-            ring: Ring { region, cap },
+            ring: Ring::new(region, cap)?,
             tx_life,
             rx_life,
         })
@@ -225,7 +128,7 @@ impl Channel {
 
     /// The ring's size in bytes.
     pub fn capacity(&self) -> usize {
-        self.ring.cap
+        self.ring.cap()
     }
 
     /// The largest message the channel takes.
@@ -248,10 +151,7 @@ impl Channel {
     ///
     /// Errors: `ENOMEM` (a second mapping of the ring could not be made).
     pub fn split(self) -> Result<(Sender, Receiver)> {
-        let again = Ring {
-            region: self.ring.region.map_again()?,
-            cap: self.ring.cap,
-        };
+        let again = self.ring.map_again()?;
         Ok((
             Sender::new(self.ring, self.tx_life),
             Receiver::new(again, self.rx_life),
@@ -261,7 +161,7 @@ impl Channel {
     /// The shared region: its first byte and length. Only for looking at the
     /// bytes (or, in tests, for playing a hostile peer).
     pub fn region(&self) -> (*mut u8, usize) {
-        (self.ring.region.as_ptr(), self.ring.region.len())
+        (self.ring.region().as_ptr(), self.ring.region().len())
     }
 }
 
@@ -294,6 +194,9 @@ pub struct Receiver {
     sender_gone: bool,
     /// The position last published for the sender.
     published: u64,
+    /// The length of a message lent out with [`Message::keep`]: it stays
+    /// at the read position until [`Receiver::release_kept`].
+    kept: usize,
 }
 
 /// Space reserved in the ring by [`Sender::reserve`]: write the message in
@@ -302,6 +205,11 @@ pub struct Reservation<'a> {
     sender: &'a mut Sender,
     buf: NonNull<u8>,
     len: usize,
+    /// The bytes the commit skips first, with a wrap marker then a pad
+    /// marker: published only by the commit, so that a reservation let go
+    /// leaves nothing behind in the ring.
+    skip: usize,
+    pad: usize,
 }
 
 /// A message borrowed in place by [`Receiver::recv_borrowed`]; its space is
@@ -310,104 +218,6 @@ pub struct Message<'a> {
     receiver: &'a mut Receiver,
     buf: NonNull<u8>,
     len: usize,
-}
-
-/// What a waiting side is waiting for.
-enum Wait {
-    /// Go on waiting.
-    NotYet,
-    /// Stop: what was waited for is there.
-    Ready,
-}
-
-/// The peer's end of the life-line socket pair is closed: its process died
-/// or dropped its end.
-fn peer_gone(life: &OwnedFd) -> Result<bool> {
-    let mut fds = [PollFd::new(life, PollFlags::IN | PollFlags::RDHUP)];
-    retry(|| {
-        poll(
-            &mut fds,
-            Some(&Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            }),
-        )
-    })?;
-    Ok(fds[0]
-        .revents()
-        .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
-}
-
-fn now_ns() -> u64 {
-    let t = clock_gettime(ClockId::Monotonic);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-/// Waits until `check` says ready: spins for `spin_ns`, then sleeps on
-/// `word` (expected to still hold `check`'s observed value) with `sleeping`
-/// raised, waking every [`LIVENESS_CHECK_MS`] to look at the peer.
-///
-/// `check` returns the word's current value when not ready, so that the
-/// futex sleeps only while nothing has changed. Returns `EPIPE` when the
-/// peer is gone and a last `check` still says not ready.
-fn wait_until<'r>(
-    spin_ns: u32,
-    sleeping: &AtomicU32,
-    life: &OwnedFd,
-    before_sleep: impl FnOnce(),
-    mut check: impl FnMut() -> Result<(Wait, &'r AtomicU32, u32)>,
-) -> Result<()> {
-    if spin_ns > 0 {
-        let start = now_ns();
-        loop {
-            for _ in 0..64 {
-                if let (Wait::Ready, _, _) = check()? {
-                    return Ok(());
-                }
-                core::hint::spin_loop();
-            }
-            if now_ns().saturating_sub(start) >= u64::from(spin_ns) {
-                break;
-            }
-        }
-    }
-    before_sleep();
-    let timeout = Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::from(LIVENESS_CHECK_MS) * 1_000_000,
-    };
-    // Look at the peer before the first sleep (one that died already is
-    // found at once), then each time a sleep times out.
-    let mut look_at_peer = true;
-    let result = loop {
-        // A full barrier, paired with the peer's between publishing and
-        // reading our flag: either it sees the flag, or we see its update.
-        sleeping.swap(SLEEPING, Ordering::SeqCst);
-        let (word, seen) = match check() {
-            Ok((Wait::Ready, _, _)) => break Ok(()),
-            Ok((Wait::NotYet, word, seen)) => (word, seen),
-            Err(e) => break Err(e),
-        };
-        if look_at_peer {
-            match peer_gone(life) {
-                // What the peer committed before it died is visible now.
-                Ok(true) => match check() {
-                    Ok((Wait::Ready, _, _)) => break Ok(()),
-                    Ok(_) => break Err(Errno::PIPE),
-                    Err(e) => break Err(e),
-                },
-                Ok(false) => {}
-                Err(e) => break Err(e),
-            }
-        }
-        look_at_peer = match futex::wait(word, futex::Flags::empty(), seen, Some(&timeout)) {
-            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => false,
-            Err(Errno::TIMEDOUT) => true,
-            Err(e) => break Err(e),
-        };
-    };
-    sleeping.store(0, Ordering::Relaxed);
-    result
 }
 
 impl Sender {
@@ -442,7 +252,7 @@ impl Sender {
     #[inline]
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         let len = msg.len();
-        let cap = self.ring.cap;
+        let cap = self.ring.cap();
         let size = HDR + padded(len);
         let off = self.ring.offset(self.tail);
         // The common case, with no wait, marker or error: a message too small
@@ -501,7 +311,7 @@ impl Sender {
         if len > self.ring.max_message() {
             return Err(Errno::MSGSIZE);
         }
-        let cap = self.ring.cap;
+        let cap = self.ring.cap();
         let off = self.ring.offset(self.tail);
         let size = HDR + padded(len);
         // Bytes before the header, skipped by a pad marker, so that a large
@@ -539,12 +349,13 @@ impl Sender {
                 spin,
                 &ring.control().tx_waiting.0,
                 &self.life,
+                None,
                 || {},
                 || {
                     let word = &ring.control().head.0;
                     let seen = word.load(Ordering::Acquire);
-                    *head = observed_head(tail, seen, ring.cap)?;
-                    let ready = if tail - *head + needed <= ring.cap as u64 {
+                    *head = observed_head(tail, seen, ring.cap())?;
+                    let ready = if tail - *head + needed <= ring.cap() as u64 {
                         Wait::Ready
                     } else {
                         Wait::NotYet
@@ -558,33 +369,40 @@ impl Sender {
             result?;
         }
         self.ask_for_room(false);
-        // Each marker sends the receiver on to where the next header will
-        // be: zero that header first.
-        if skip > 0 {
-            self.mark(off, WRAP, skip);
-        }
-        if pad > 0 {
-            self.mark(self.ring.offset(self.tail), PAD, pad);
-        }
-        let off = self.ring.offset(self.tail);
+        let off = self.ring.offset(self.tail + (skip + pad) as u64);
         // SAFETY: off + HDR + len <= cap (checked above): inside the ring.
         let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
         Ok(Reservation {
             sender: self,
             buf,
             len,
+            skip,
+            pad,
         })
+    }
+
+    /// Commits a reservation: its markers (a wrap, a pad), then its `len`
+    /// bytes. Each marker sends the receiver on to where the next header
+    /// will be, which it zeroes first; none touches the payload.
+    fn commit_reserved(&mut self, skip: usize, pad: usize, len: usize) {
+        if skip > 0 {
+            self.mark(self.ring.offset(self.tail), WRAP, skip);
+        }
+        if pad > 0 {
+            self.mark(self.ring.offset(self.tail), PAD, pad);
+        }
+        self.commit_written(len);
     }
 
     /// Whether `needed` bytes are free, reading the receiver's position
     /// again only if the last one seen is not enough.
     fn has_room(&mut self, needed: u64) -> Result<bool> {
-        let cap = self.ring.cap as u64;
+        let cap = self.ring.cap() as u64;
         if self.tail - self.head + needed <= cap {
             return Ok(true);
         }
         let seen = self.ring.control().head.0.load(Ordering::Acquire);
-        match observed_head(self.tail, seen, self.ring.cap) {
+        match observed_head(self.tail, seen, self.ring.cap()) {
             Ok(head) => self.head = head,
             Err(e) => {
                 self.broken = Some(e);
@@ -646,16 +464,6 @@ impl Sender {
     }
 }
 
-/// The receiver's position from the shared `seen` (its low 32 bits): at most
-/// `cap` behind `tail`, or the ring is corrupt.
-fn observed_head(tail: u64, seen: u32, cap: usize) -> Result<u64> {
-    let behind = (tail as u32).wrapping_sub(seen);
-    if behind as usize > cap || u64::from(behind) > tail {
-        return Err(Errno::PROTO);
-    }
-    Ok(tail - u64::from(behind))
-}
-
 impl core::ops::Deref for Reservation<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -680,7 +488,7 @@ impl Reservation<'_> {
         if len == 0 || len > self.len {
             return Err(Errno::INVAL);
         }
-        self.sender.commit_written(len);
+        self.sender.commit_reserved(self.skip, self.pad, len);
         Ok(())
     }
 }
@@ -695,6 +503,7 @@ impl Receiver {
             broken: false,
             sender_gone: false,
             published: 0,
+            kept: 0,
         }
     }
 
@@ -714,7 +523,8 @@ impl Receiver {
     /// committed has been received.
     ///
     /// Errors: `EMSGSIZE` if the message is larger than `buf` (it stays
-    /// queued: see [`Receiver::next_size`]), `EPROTO` if the ring is corrupt.
+    /// queued: see [`Receiver::next_size`]), `EPROTO` if the ring is corrupt,
+    /// `EBUSY` while a message is kept ([`Message::keep`]).
     #[inline]
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         let ring = &self.ring;
@@ -735,7 +545,7 @@ impl Receiver {
         }
         // The common case: a message is there, valid, and fits in `buf` (a
         // marker's length fails the size check).
-        if !self.broken && stamp.load(Ordering::Acquire) == stamp_for(self.head) {
+        if !self.broken && self.kept == 0 && stamp.load(Ordering::Acquire) == stamp_for(self.head) {
             let len = ring.message_len(off);
             if let Some(len) = len.filter(|&len| len <= buf.len()) {
                 // SAFETY: checked just above: inside the ring; `buf` is ours.
@@ -782,7 +592,33 @@ impl Receiver {
         self.borrow_with(false)
     }
 
+    /// Gives back the message kept with [`Message::keep`]: exactly the
+    /// bytes lent, whatever the peer wrote into shared memory meanwhile.
+    ///
+    /// Errors: `EINVAL` if no message is kept.
+    pub fn release_kept(&mut self) -> Result<()> {
+        match core::mem::take(&mut self.kept) {
+            0 => Err(Errno::INVAL),
+            len => {
+                self.release(len);
+                Ok(())
+            }
+        }
+    }
+
     fn borrow_with(&mut self, wait: bool) -> Result<Option<Message<'_>>> {
+        if self.kept > 0 {
+            let off = self.ring.offset(self.head);
+            let len = core::mem::take(&mut self.kept);
+            // SAFETY: the message was checked when it was first lent, and
+            // the read position has not moved since.
+            let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
+            return Ok(Some(Message {
+                receiver: self,
+                buf,
+                len,
+            }));
+        }
         Ok(self.next(wait)?.map(|(off, len)| {
             // SAFETY: `next` checked off + HDR + len <= cap.
             let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
@@ -809,6 +645,9 @@ impl Receiver {
     fn next(&mut self, wait: bool) -> Result<Option<(usize, usize)>> {
         if self.broken {
             return Err(Errno::PROTO);
+        }
+        if self.kept > 0 {
+            return Err(Errno::BUSY);
         }
         let result = self.next_checked(wait);
         match result {
@@ -851,11 +690,12 @@ impl Receiver {
             };
             // Before sleeping, publish with the full protocol, so that a
             // sender waiting for room cannot sleep on a stale position too.
-            let before_sleep = || publish(ring, head, true);
+            let before_sleep = || publish_head(ring, head, true);
             wait_until(
                 spin,
                 &ring.control().rx_sleeping.0,
                 &self.life,
+                None,
                 before_sleep,
                 wait_for_stamp,
             )?;
@@ -877,58 +717,36 @@ impl Receiver {
                 _ => {}
             }
             let len = ring.len(off).load(Ordering::Relaxed);
-            let skip = match len {
-                // A wrap at a lap's start, or after another marker, would
-                // skip a whole lap; a pad where no padding is due, nothing.
-                WRAP if off != 0 && after.is_none() => ring.cap - off,
-                PAD if (off + HDR) % LINE != 0 && after != Some(PAD) => LINE - (off + HDR) % LINE,
-                WRAP | PAD => return Err(Errno::PROTO),
-                _ => {
-                    return ring
-                        .message_len(off)
-                        .map(|len| Some((off, len)))
-                        .ok_or(Errno::PROTO);
-                }
+            let Some(skip) = ring.marker_skip(off, len, after)? else {
+                return ring
+                    .message_len(off)
+                    .map(|len| Some((off, len)))
+                    .ok_or(Errno::PROTO);
             };
             after = Some(len);
             self.head += skip as u64;
         }
     }
 
-    /// Gives the message of `len` bytes at the read position back. The
-    /// sender learns of it lazily: at once only if it asks for room.
+    /// Gives the message of `len` bytes at the read position back, and
+    /// tells the sender at once: a plain store to a line that the sender
+    /// reads only when the room it knows of is not enough, so a busy channel
+    /// pays nothing for it and a waiting sender sees every byte freed. A
+    /// sender that sleeps is woken.
     #[inline]
     fn release(&mut self, len: usize) {
         self.head += (HDR + padded(len)) as u64;
-        match self.ring.control().tx_waiting.0.load(Ordering::Relaxed) {
-            0 if self.head - self.published < (self.ring.cap / 4) as u64 => {}
-            0 | ASKING => self.publish_head(false),
-            _ => self.publish_head(true),
-        }
+        let sleeping = self.ring.control().tx_waiting.0.load(Ordering::Relaxed) == SLEEPING;
+        self.publish_head(sleeping);
     }
 
     /// Tells the sender how far we have read; `full`: with a barrier, and
     /// waking it if it sleeps.
     fn publish_head(&mut self, full: bool) {
         if full || self.published != self.head {
-            publish(&self.ring, self.head, full);
+            publish_head(&self.ring, self.head, full);
             self.published = self.head;
         }
-    }
-}
-
-/// Stores the receiver's position `head` for the sender; `full`: as a full
-/// barrier, then wakes the sender if it sleeps (either it sees the position
-/// or we see its flag).
-fn publish(ring: &Ring, head: u64, full: bool) {
-    let word = &ring.control().head.0;
-    if !full {
-        word.store(head as u32, Ordering::Release);
-        return;
-    }
-    word.swap(head as u32, Ordering::SeqCst);
-    if ring.control().tx_waiting.0.load(Ordering::SeqCst) == SLEEPING {
-        let _ = futex::wake(word, futex::Flags::empty(), 1);
     }
 }
 
@@ -938,6 +756,18 @@ impl core::ops::Deref for Message<'_> {
         // SAFETY: a committed message inside the ring, which the sender does
         // not touch until we release it (a hostile sender may, see "Trust").
         unsafe { core::slice::from_raw_parts(self.buf.as_ptr(), self.len) }
+    }
+}
+
+impl Message<'_> {
+    /// Keeps the message lent out after this value is gone, for a caller
+    /// that holds on to its address (as the C library's borrow does): its
+    /// space stays taken, [`Receiver::recv_borrowed`] lends the same message
+    /// again without looking at shared memory, the other receives fail with
+    /// `EBUSY`, and [`Receiver::release_kept`] gives it back.
+    pub fn keep(self) {
+        self.receiver.kept = self.len;
+        core::mem::forget(self);
     }
 }
 
@@ -959,13 +789,6 @@ macro_rules! life_fd {
     )* };
 }
 life_fd!(Sender, Receiver);
-
-/// Wakes the peer sleeping on `word` (kept out of the hot paths).
-#[cold]
-#[inline(never)]
-fn wake(word: &AtomicU32) {
-    let _ = futex::wake(word, futex::Flags::empty(), 1);
-}
 
 /// Copies `len` bytes; a message of 8 to 16 bytes without a call.
 ///

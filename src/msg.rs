@@ -7,6 +7,11 @@
 //! leaves it queued, and [`next_size`] tells how large a buffer it needs.
 //! Empty messages are refused, so a receive that returns 0 always means that
 //! the peer is gone, like a pipe's end of file.
+//!
+//! The calls take any fd, and refuse one that is not a `SOCK_SEQPACKET`
+//! socket with `EPROTOTYPE` (`ENOTSOCK` for one that is no socket): a stream
+//! socket keeps no boundaries, and a datagram one never tells that its peer
+//! is gone, so a receive on either could only cut messages or wait forever.
 
 use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
@@ -41,7 +46,9 @@ pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
 /// message and returns its length.
 ///
 /// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than the
-/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone.
+/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone;
+/// `EPROTOTYPE` for a socket that is not `SOCK_SEQPACKET`, `ENOTSOCK` for
+/// an fd that is no socket.
 ///
 /// # References
 /// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
@@ -50,6 +57,7 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
         return Err(Errno::INVAL);
     }
     let fd = fd.as_fd();
+    check_kind(fd)?;
     retry_reset(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
 }
 
@@ -58,9 +66,14 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
 ///
 /// An empty message (which rawipc never sends, but another program might) is
 /// taken and skipped, so that 0 keeps meaning "peer gone".
+///
+/// Errors: `EPROTOTYPE` for a socket that is not `SOCK_SEQPACKET`,
+/// `ENOTSOCK` for an fd that is no socket; `EAGAIN` on a non-blocking
+/// socket with nothing queued.
 #[doc(alias = "MSG_PEEK")]
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
     let fd = fd.as_fd();
+    check_kind(fd)?;
     loop {
         let (_, size) =
             retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::PEEK | RecvFlags::TRUNC))?;
@@ -75,6 +88,16 @@ pub fn next_size(fd: impl AsFd) -> Result<usize> {
         }
         // An empty message sent by another program: take it, wait for the next.
         retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// `getsockopt(SO_TYPE)`: `EPROTOTYPE` unless `fd` is a `SOCK_SEQPACKET`
+/// socket, the only kind whose messages keep their boundaries and whose
+/// peer's end is seen as end of file.
+fn check_kind(fd: BorrowedFd<'_>) -> Result<()> {
+    match rustix::net::sockopt::socket_type(fd)? {
+        SocketType::SEQPACKET => Ok(()),
+        _ => Err(Errno::PROTOTYPE),
     }
 }
 
@@ -112,7 +135,8 @@ fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
 /// peer is gone (every message it sent has been received).
 ///
 /// Errors: `EMSGSIZE` if the next message is larger than `buf`; it stays
-/// queued (see [`next_size`]). Waits for a message unless the socket is
+/// queued (see [`next_size`]); `EPROTOTYPE`, `ENOTSOCK` as [`next_size`].
+/// Waits for a message unless the socket is
 /// non-blocking (`EAGAIN`). One receiver per socket end: two processes
 /// receiving on the same end at once could take each other's message between
 /// the size check and the receive.

@@ -82,8 +82,13 @@ use core::sync::atomic::{self, AtomicPtr, AtomicU32, Ordering};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap_anonymous, munmap};
-use rustix::process::{Pid, PidfdFlags, getpid, pidfd_open, test_kill_process};
+use rustix::process::{
+    Pid, PidfdFlags, WaitId, WaitIdOptions, getpid, pidfd_open, test_kill_process, waitid,
+};
 use rustix::thread::futex;
+
+use crate::chan::wait::sleep_until;
+use crate::sys::monotonic_ns;
 
 use crate::shm::ShmSafe;
 use crate::{Errno, Result, retry};
@@ -93,21 +98,23 @@ const WAITERS: u32 = 1 << 31;
 /// Set when the holder took the lock over from a dead process and has not
 /// marked the data consistent yet.
 const OWNER_DIED: u32 = 1 << 30;
-/// The holder's process id (thread-group id).
+/// The holder: its process id (thread-group id) and its process's tag.
 const PID_MASK: u32 = OWNER_DIED - 1;
 /// Unlocked without being marked consistent: no one may lock it any more.
-/// No process id is this large.
+/// No holder is this (no tag is 255).
 const NOT_RECOVERABLE: u32 = PID_MASK;
-/// The kernel's `PID_MAX_LIMIT`: no process id is above it.
+/// The kernel's `PID_MAX_LIMIT`: every process id is below it.
 const PID_MAX_LIMIT: u32 = 1 << 22;
+/// The process id in a holder: the bits below [`PID_MAX_LIMIT`].
+const PID_BITS: u32 = PID_MAX_LIMIT - 1;
+/// Where a holder's tag starts: 8 bits that tell apart two processes that
+/// had the same id one after the other.
+const TAG_SHIFT: u32 = 22;
 /// How many times a locker looks again before it sleeps: a few µs, about
 /// what a short critical section takes, and far less than a wake-up (~25 µs).
 const SPINS: u32 = 100;
-/// How long a locker sleeps before it checks whether the holder still lives.
-const NAP: Timespec = Timespec {
-    tv_sec: 0,
-    tv_nsec: 20_000_000,
-};
+/// How often a waiting locker checks whether the holder still lives, in ns.
+const NAP_NS: u64 = 20_000_000;
 
 /// How a lock was acquired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,12 +203,15 @@ impl RawMutex {
     /// - [pthread_mutex_unlock(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_unlock.3p.html)
     #[inline]
     pub fn unlock(&self) -> Result<()> {
-        let me = current_pid();
+        let me = this_process();
         match self
             .word
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(me.id, 0, Ordering::Release, Ordering::Relaxed)
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                me.released();
+                Ok(())
+            }
             Err(_) => self.unlock_slow(me),
         }
     }
@@ -216,7 +226,7 @@ impl RawMutex {
     /// - [pthread_mutex_consistent(3)](https://man7.org/linux/man-pages/man3/pthread_mutex_consistent.3.html)
     pub fn mark_consistent(&self) -> Result<()> {
         let word = self.word.load(Ordering::Relaxed);
-        if word & PID_MASK != current_pid() || word & OWNER_DIED == 0 {
+        if word & PID_MASK != this_process().id || word & OWNER_DIED == 0 {
             return Err(Errno::INVAL);
         }
         // Others may set WAITERS meanwhile; only the holder clears OWNER_DIED.
@@ -233,29 +243,37 @@ impl RawMutex {
 
     #[inline]
     fn acquire(&self, wait: bool) -> Result<Acquired> {
-        let me = current_pid();
-        match self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => Ok(Acquired::Normal),
-            Err(_) => self.acquire_slow(me, wait),
+        let patience = match wait {
+            true => Patience::Forever,
+            false => Patience::None,
+        };
+        let me = this_process();
+        if self.take(me, 0, me.id) {
+            return Ok(Acquired::Normal);
         }
+        self.acquire_slow(me, patience)
     }
 
     /// The mutex was taken: spin, then sleep, checking that the holder lives.
+    ///
+    /// The holder is checked at once, then whenever the absolute time set
+    /// for the next check has passed, whatever ended the sleep (a wake, a
+    /// signal, a spurious return): a storm of signals cannot put it off.
     #[cold]
-    fn acquire_slow(&self, me: u32, wait: bool) -> Result<Acquired> {
-        let mut spins = if wait { SPINS } else { 0 };
-        // Whether the current holder was found alive since the last nap.
-        let mut checked = false;
+    fn acquire_slow(&self, me: Me, patience: Patience) -> Result<Acquired> {
+        let mut spins = match patience {
+            Patience::None => 0,
+            _ => SPINS,
+        };
+        // When the holder is checked next (monotonic ns): at once.
+        let mut next_check = 0;
         // After a sleep other lockers may sleep too, so keep WAITERS set.
         let mut waiters = 0;
         loop {
-            let word = self.word.load(Ordering::Relaxed);
+            let word = self.word.load(Ordering::Acquire);
             let owner = word & PID_MASK;
             if word == 0 {
-                if self.take(0, me | waiters) {
+                if self.take(me, 0, me.id | waiters) {
                     return Ok(Acquired::Normal);
                 }
                 continue;
@@ -263,32 +281,38 @@ impl RawMutex {
             if owner == NOT_RECOVERABLE {
                 return Err(Errno::NOTRECOVERABLE);
             }
-            if owner != me && !is_pid(owner) {
-                // Garbage: no process can hold it.
-                if self.take(word, me | OWNER_DIED | waiters | (word & WAITERS)) {
-                    return Ok(Acquired::OwnerDied);
-                }
-                continue;
-            }
-            if spins > 0 {
+            // Garbage, or another process that had our id: it is gone.
+            let gone = !could_hold(owner) || (owner != me.id && owner & PID_BITS == me.pid());
+            if !gone && spins > 0 {
                 spins -= 1;
                 spin_loop();
                 continue;
             }
-            if owner != me && !checked {
-                checked = true;
-                if !process_alive(owner) {
-                    // From the exact word seen: of several waiters that found
-                    // the holder dead, one takes it over.
-                    if self.take(word, me | OWNER_DIED | waiters | (word & WAITERS)) {
-                        return Ok(Acquired::OwnerDied);
+            let now = monotonic_ns();
+            let dead = gone
+                || (now >= next_check && {
+                    next_check = now + NAP_NS;
+                    match owner == me.id {
+                        // Our id: a dead process's, reused for us, if we
+                        // hold no mutex at all.
+                        true => !me.may_hold_any(),
+                        false => !process_alive(owner & PID_BITS),
                     }
-                    continue;
+                });
+            if dead {
+                // From the exact word seen: of several waiters that found
+                // the holder dead, one takes it over.
+                if self.take(me, word, me.id | OWNER_DIED | waiters | (word & WAITERS)) {
+                    return Ok(Acquired::OwnerDied);
                 }
+                continue;
             }
-            if !wait {
-                return Err(Errno::BUSY);
-            }
+            let wake_at = match patience {
+                Patience::None => return Err(Errno::BUSY),
+                Patience::Forever => next_check,
+                Patience::Until(d) if now >= d => return Err(Errno::TIMEDOUT),
+                Patience::Until(d) => d.min(next_check),
+            };
             if word & WAITERS == 0
                 && self
                     .word
@@ -298,36 +322,38 @@ impl RawMutex {
                 continue;
             }
             waiters = WAITERS;
-            // Woken, interrupted, or the word changed: look again. Timed out
-            // (or any other failure): the holder may have died, which wakes
-            // no one, so check on it again.
-            match futex::wait(
-                &self.word,
-                futex::Flags::empty(),
-                word | WAITERS,
-                Some(&NAP),
-            ) {
-                Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                Err(_) => checked = false,
+            // Woken, interrupted, timed out or the word changed: look again.
+            // (The holder may die, which wakes no one: hence the checks.)
+            if sleep_until(&self.word, word | WAITERS, wake_at).is_err() {
+                next_check = 0;
             }
         }
     }
 
-    /// Takes the lock if the word is still `seen`.
+    /// Takes the lock if the word is still `seen`, counting it among the
+    /// mutexes this process holds first (so that another thread of ours
+    /// that sees our id in the word also sees the count).
     ///
     /// A dead holder's writes all reached memory before the kernel reported
     /// its death (its exit went through the kernel), and this CAS acquires.
-    fn take(&self, seen: u32, new: u32) -> bool {
-        self.word
-            .compare_exchange(seen, new, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+    #[inline]
+    fn take(&self, me: Me, seen: u32, new: u32) -> bool {
+        me.will_hold();
+        let taken = self
+            .word
+            .compare_exchange(seen, new, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if !taken {
+            me.released();
+        }
+        taken
     }
 
     #[cold]
-    fn unlock_slow(&self, me: u32) -> Result<()> {
+    fn unlock_slow(&self, me: Me) -> Result<()> {
         let mut word = self.word.load(Ordering::Relaxed);
         let next = loop {
-            if word & PID_MASK != me {
+            if word & PID_MASK != me.id {
                 return Err(Errno::PERM);
             }
             let next = if word & OWNER_DIED != 0 {
@@ -343,6 +369,7 @@ impl RawMutex {
                 Err(now) => word = now,
             }
         };
+        me.released();
         if next == NOT_RECOVERABLE {
             let _ = futex::wake(&self.word, futex::Flags::empty(), i32::MAX as u32);
         } else if word & WAITERS != 0 {
@@ -352,6 +379,18 @@ impl RawMutex {
     }
 }
 
+/// How long a locker may wait.
+#[derive(Clone, Copy)]
+enum Patience {
+    /// Not at all (`try_lock`).
+    None,
+    /// As long as a live process holds the mutex.
+    Forever,
+    /// Until this absolute monotonic time, in ns, then `ETIMEDOUT`.
+    #[allow(dead_code)]
+    Until(u64),
+}
+
 impl fmt::Debug for RawMutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = self.word.load(Ordering::Relaxed);
@@ -359,17 +398,18 @@ impl fmt::Debug for RawMutex {
         match word & PID_MASK {
             0 if word == 0 => d.field("locked", &false),
             NOT_RECOVERABLE => d.field("not_recoverable", &true),
-            pid => d
-                .field("holder_pid", &pid)
+            holder => d
+                .field("holder_pid", &(holder & PID_BITS))
                 .field("owner_died", &(word & OWNER_DIED != 0)),
         };
         d.finish()
     }
 }
 
-/// Whether `pid` can be a process id at all.
-fn is_pid(pid: u32) -> bool {
-    (1..=PID_MAX_LIMIT).contains(&pid)
+/// Whether `holder` can be a holder at all: a process id below
+/// [`PID_MAX_LIMIT`], and a tag that [`this_process`] makes.
+fn could_hold(holder: u32) -> bool {
+    holder & PID_BITS != 0 && holder >> TAG_SHIFT != 0xff
 }
 
 /// Whether process `pid` still runs: `pidfd_open(pid)`, then `poll` with no
@@ -377,11 +417,16 @@ fn is_pid(pid: u32) -> bool {
 /// not; `kill(pid, 0)` would call a zombie alive, and a waiting parent that
 /// has not reaped its dead child would wait forever.
 ///
-/// Without a pidfd (out of fds, or a kernel before 5.3) it falls back on
-/// `kill(pid, 0)`: `ESRCH` means gone.
+/// Without a pidfd (out of fds, or a kernel before 5.3) it asks with no fd:
+/// `waitid(WNOHANG | WNOWAIT)` finds our own children that are zombies,
+/// `process_vm_readv` any process that has no memory left (a zombie, one
+/// that is exiting); only if neither can tell, `kill(pid, 0)`: `ESRCH`
+/// means gone.
 ///
 /// # References
 /// - [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
+/// - [waitid(2)](https://man7.org/linux/man-pages/man2/waitid.2.html)
+/// - [process_vm_readv(2)](https://man7.org/linux/man-pages/man2/process_vm_readv.2.html)
 fn process_alive(pid: u32) -> bool {
     let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
@@ -401,51 +446,134 @@ fn process_alive(pid: u32) -> bool {
         }
         // No such process, or not a process (a thread's id is not a holder).
         Err(Errno::SRCH) | Err(Errno::INVAL) => false,
-        Err(_) => !matches!(test_kill_process(pid), Err(Errno::SRCH)),
+        Err(_) => alive_without_fd(pid),
     }
 }
 
-/// This process's id, without a system call once known.
+/// [`process_alive`] for a process without a file descriptor to spare.
+fn alive_without_fd(pid: Pid) -> bool {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    if let Ok(Some(_)) = retry(|| waitid(WaitId::Pid(pid), options)) {
+        // Our child, exited and not reaped: left waitable for its parent.
+        return false;
+    }
+    match crate::sys::has_memory(pid.as_raw_nonzero().get()) {
+        Some(alive) => alive,
+        None => !matches!(test_kill_process(pid), Err(Errno::SRCH)),
+    }
+}
+
+/// This process as a mutex holder: its id in the word, and the count of
+/// mutexes it holds (`None` where that cannot be kept).
+#[derive(Clone, Copy)]
+struct Me {
+    /// The process id, and in bits 22-29 a tag drawn when the process first
+    /// locks: a process that got the id of a dead holder (ids are reused)
+    /// tells itself from that holder by the tag, and by the count.
+    id: u32,
+    held: Option<&'static AtomicU32>,
+}
+
+impl Me {
+    fn pid(&self) -> u32 {
+        self.id & PID_BITS
+    }
+
+    /// Counts a mutex this process is about to take (before the CAS).
+    #[inline]
+    fn will_hold(&self) {
+        if let Some(held) = self.held {
+            held.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Uncounts a mutex released, or not taken after all.
+    #[inline]
+    fn released(&self) {
+        if let Some(held) = self.held {
+            held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// False only if this process surely holds no mutex: then a word that
+    /// names it was written by a dead process that had its id.
+    fn may_hold_any(&self) -> bool {
+        self.held
+            .is_none_or(|held| held.load(Ordering::Relaxed) != 0)
+    }
+}
+
+/// The page that tells what this process is, kept apart from its children:
+/// marked `MADV_WIPEONFORK`, so that the kernel gives a child a zeroed copy,
+/// whatever made the fork.
+#[repr(C)]
+struct ProcessPage {
+    /// [`Me::id`]; 0 until this process first needs it.
+    id: AtomicU32,
+    /// How many mutexes this process holds (or is taking, for an instant).
+    held: AtomicU32,
+}
+
+/// This process as a holder, without a system call once known.
 ///
 /// `getpid` is a system call (~130 ns here), too slow for every lock and
 /// unlock, and an id cached in a plain static would be the parent's in a
 /// forked child (glibc dropped its own getpid cache for that reason). So the
-/// cache lives in a page marked `MADV_WIPEONFORK`: the kernel gives a child
-/// a zeroed copy, whatever made the fork. Where that cannot be had, every
-/// call asks the kernel.
+/// cache lives in a [`ProcessPage`]. Where that cannot be had, every call
+/// asks the kernel, the tag is 0 and the count is not kept.
 #[inline]
-fn current_pid() -> u32 {
-    let cache = PID_CACHE.load(Ordering::Acquire);
+fn this_process() -> Me {
+    let page = PID_CACHE.load(Ordering::Acquire);
     // SAFETY: a non-null cache is a page mapped below and never unmapped.
-    match unsafe { cache.as_ref() } {
-        Some(cache) => match cache.load(Ordering::Relaxed) {
-            0 => {
-                let pid = getpid_u32();
-                cache.store(pid, Ordering::Relaxed);
-                pid
-            }
-            pid => pid,
+    match unsafe { page.as_ref() } {
+        Some(page) => Me {
+            id: match page.id.load(Ordering::Relaxed) {
+                0 => known_id(page),
+                id => id,
+            },
+            held: Some(&page.held),
         },
         None => cache_pid(),
     }
 }
 
-static PID_CACHE: AtomicPtr<AtomicU32> = AtomicPtr::new(ptr::null_mut());
+/// Draws this process's id (its pid and a tag) into a fresh page; of two
+/// threads drawing at once, the first one's is the process's.
+#[cold]
+fn known_id(page: &ProcessPage) -> u32 {
+    let ns = monotonic_ns();
+    // Any value but 0xff (which only NOT_RECOVERABLE has).
+    let tag = ((ns ^ (ns >> 11) ^ (ns >> 23)) % 0xff) as u32;
+    let id = getpid_u32() | (tag << TAG_SHIFT);
+    match page
+        .id
+        .compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed)
+    {
+        Ok(_) => id,
+        Err(first) => first,
+    }
+}
+
+static PID_CACHE: AtomicPtr<ProcessPage> = AtomicPtr::new(ptr::null_mut());
 static NO_PID_CACHE: atomic::AtomicBool = atomic::AtomicBool::new(false);
 
 fn getpid_u32() -> u32 {
     getpid().as_raw_nonzero().get().unsigned_abs()
 }
 
-/// Maps the wipe-on-fork page of [`current_pid`] (once per process; the
-/// mapping is inherited, zeroed, by children).
+/// Maps the wipe-on-fork [`ProcessPage`] of [`this_process`] (once per
+/// process; the mapping is inherited, zeroed, by children).
 #[cold]
-fn cache_pid() -> u32 {
-    let pid = getpid_u32();
+fn cache_pid() -> Me {
+    let uncached = Me {
+        id: getpid_u32(),
+        held: None,
+    };
     if NO_PID_CACHE.load(Ordering::Relaxed) {
-        return pid;
+        return uncached;
     }
     const PAGE: usize = 4096;
+    const _: () = assert!(size_of::<ProcessPage>() <= PAGE);
     // SAFETY: a fresh private anonymous page aliases nothing.
     let Ok(page) = (unsafe {
         mmap_anonymous(
@@ -455,27 +583,29 @@ fn cache_pid() -> u32 {
             MapFlags::PRIVATE,
         )
     }) else {
-        return pid;
+        return uncached;
     };
     // SAFETY: the page is ours; the advice only changes what fork does.
     if unsafe { madvise(page, PAGE, Advice::LinuxWipeOnFork) }.is_err() {
         NO_PID_CACHE.store(true, Ordering::Relaxed);
         // SAFETY: nothing refers to the page.
         let _ = unsafe { munmap(page, PAGE) };
-        return pid;
+        return uncached;
     }
-    let page = page.cast::<AtomicU32>();
-    // SAFETY: page-aligned, zero-filled memory is a valid AtomicU32.
-    unsafe { &*page }.store(pid, Ordering::Relaxed);
     if PID_CACHE
-        .compare_exchange(ptr::null_mut(), page, Ordering::AcqRel, Ordering::Relaxed)
+        .compare_exchange(
+            ptr::null_mut(),
+            page.cast(),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
         .is_err()
     {
         // Another thread mapped one first.
         // SAFETY: the page was never published.
-        let _ = unsafe { munmap(page.cast(), PAGE) };
+        let _ = unsafe { munmap(page, PAGE) };
     }
-    pid
+    this_process()
 }
 
 /// Types whose every bit pattern is a valid value, so that a value a killed

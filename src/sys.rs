@@ -1,5 +1,7 @@
-//! The few calls that rustix does not expose: `fork`, `_exit` and the thread's
-//! signal mask (to keep a write to a closed pipe from raising `SIGPIPE`).
+//! The few calls that rustix does not expose, or that must be libc's in a
+//! process that has one: `fork`, `_exit`, the thread's signal mask (to keep
+//! a write to a closed pipe from raising `SIGPIPE`), the monotonic clock and
+//! `process_vm_readv`.
 //!
 //! In a process that has libc (every C program, every std Rust program) they go
 //! through libc's own functions: libc's `fork` runs the `pthread_atfork`
@@ -32,11 +34,61 @@ mod imp {
 
     unsafe extern "C" {
         fn fork() -> c_int;
+        fn clock_gettime(clock: c_int, tp: *mut Timespec) -> c_int;
+        fn process_vm_readv(
+            pid: c_int,
+            local: *const IoVec,
+            local_count: usize,
+            remote: *const IoVec,
+            remote_count: usize,
+            flags: usize,
+        ) -> isize;
         fn _exit(status: c_int) -> !;
         fn __errno_location() -> *mut c_int;
         fn pthread_sigmask(how: c_int, set: *const SigSet, old: *mut SigSet) -> c_int;
         fn sigtimedwait(set: *const SigSet, info: *mut u8, timeout: *const Timespec) -> c_int;
         fn sigpending(set: *mut SigSet) -> c_int;
+    }
+
+    #[repr(C)]
+    struct IoVec {
+        base: *mut u8,
+        len: usize,
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds, through libc: libc
+    /// finds the vDSO from the auxiliary vector the process really got,
+    /// which rustix's own lookup does not under valgrind.
+    pub(crate) fn monotonic_ns() -> u64 {
+        const CLOCK_MONOTONIC: c_int = 1;
+        let mut t = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid timespec to fill; the monotonic clock always exists.
+        unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// `process_vm_readv(pid, one byte here, one byte at address 0 there)`:
+    /// the error tells whether `pid` still has its memory (see
+    /// [`super::has_memory`]).
+    pub(crate) fn probe_memory(pid: i32) -> Result<(), Errno> {
+        let mut byte = 0u8;
+        let local = IoVec {
+            base: &mut byte,
+            len: 1,
+        };
+        let remote = IoVec {
+            base: ptr::null_mut(),
+            len: 1,
+        };
+        // SAFETY: one valid local byte; the remote address is only read by
+        // the kernel, which reports EFAULT for it.
+        match unsafe { process_vm_readv(pid, &local, 1, &remote, 1, 0) } {
+            -1 => Err(last_errno()),
+            _ => Ok(()),
+        }
     }
 
     fn last_errno() -> Errno {
@@ -116,6 +168,7 @@ mod imp {
         pub(super) const RT_SIGPROCMASK: usize = 14;
         pub(super) const RT_SIGTIMEDWAIT: usize = 128;
         pub(super) const RT_SIGPENDING: usize = 127;
+        pub(super) const PROCESS_VM_READV: usize = 310;
     }
     #[cfg(target_arch = "aarch64")]
     mod nr {
@@ -124,6 +177,7 @@ mod imp {
         pub(super) const RT_SIGPROCMASK: usize = 135;
         pub(super) const RT_SIGTIMEDWAIT: usize = 137;
         pub(super) const RT_SIGPENDING: usize = 136;
+        pub(super) const PROCESS_VM_READV: usize = 270;
     }
 
     /// A Linux system call with up to four arguments; returns the kernel's
@@ -133,21 +187,67 @@ mod imp {
     /// The call's arguments must be valid for the call `n`.
     #[inline]
     unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
+        // SAFETY: the caller's promise is passed on.
+        unsafe { syscall6(n, a, b, c, d, 0, 0) }
+    }
+
+    /// As [`syscall4`], with six arguments.
+    ///
+    /// # Safety
+    /// The call's arguments must be valid for the call `n`.
+    #[inline]
+    unsafe fn syscall6(
+        n: usize,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+        f: usize,
+    ) -> isize {
         let ret: isize;
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the x86_64 syscall convention; rcx and r11 are clobbered.
         unsafe {
             core::arch::asm!("syscall", inlateout("rax") n as isize => ret,
-                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+                in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e, in("r9") f,
                 lateout("rcx") _, lateout("r11") _, options(nostack));
         }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: the aarch64 syscall convention (number in x8, `svc 0`).
         unsafe {
             core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as isize => ret,
-                in("x1") b, in("x2") c, in("x3") d, options(nostack));
+                in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") f, options(nostack));
         }
         ret
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds (rustix's, through
+    /// the vDSO: a program with no libc is not run under valgrind).
+    pub(crate) fn monotonic_ns() -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    /// As the libc version: `process_vm_readv` of one byte at address 0.
+    pub(crate) fn probe_memory(pid: i32) -> Result<(), Errno> {
+        let mut byte = 0u8;
+        let local: [usize; 2] = [ptr::from_mut(&mut byte) as usize, 1];
+        let remote: [usize; 2] = [0, 1];
+        // SAFETY: two valid iovecs (base, len); the remote address is only
+        // read by the kernel, which reports EFAULT for it.
+        let ret = unsafe {
+            syscall6(
+                nr::PROCESS_VM_READV,
+                pid as usize,
+                ptr::from_ref(&local) as usize,
+                1,
+                ptr::from_ref(&remote) as usize,
+                1,
+                0,
+            )
+        };
+        result(ret).map(drop)
     }
 
     fn result(ret: isize) -> Result<usize, Errno> {
@@ -222,7 +322,24 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{exit, raw_fork};
+pub(crate) use imp::{exit, monotonic_ns, raw_fork};
+
+/// Whether process `pid` still has its memory, asked without a file
+/// descriptor: `process_vm_readv` finds a process with no memory (a zombie,
+/// one that is exiting, a kernel thread) or no process at all `ESRCH`; a
+/// live one gives `EFAULT` for the address read, or `EPERM` if this process
+/// may not look into it. `None` if the call cannot tell (refused by a
+/// sandbox, or another error).
+///
+/// # References
+/// - [process_vm_readv(2)](https://man7.org/linux/man-pages/man2/process_vm_readv.2.html)
+pub(crate) fn has_memory(pid: i32) -> Option<bool> {
+    match imp::probe_memory(pid) {
+        Err(Errno::SRCH) => Some(false),
+        Ok(()) | Err(Errno::FAULT) | Err(Errno::PERM) => Some(true),
+        Err(_) => None,
+    }
+}
 
 /// Runs `op` (a write) with SIGPIPE blocked for this thread, so that a write
 /// whose readers are all gone fails with `EPIPE` instead of killing the process.

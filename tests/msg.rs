@@ -299,3 +299,33 @@ fn owned_fd_conversions_keep_the_socket() {
     assert_eq!(b.recv(&mut buf), Ok(7));
     assert_eq!(&buf[..7], b"through");
 }
+
+/// Socket pairs of the other kinds, with data queued both ways: `EPROTOTYPE`
+/// at once (a stream keeps no boundaries, a datagram pair never reports its
+/// peer gone), and the data stays queued.
+#[test]
+fn stream_and_datagram_sockets_are_eprototype_and_keep_their_data() {
+    for kind in [SocketType::STREAM, SocketType::DGRAM] {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            kind,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        rustix::net::send(&a, b"queued", SendFlags::empty()).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(msg::recv(&b, &mut buf), Err(Errno::PROTOTYPE), "{kind:?}");
+        assert_eq!(msg::next_size(&b), Err(Errno::PROTOTYPE), "{kind:?}");
+        assert_eq!(msg::send(&b, b"x"), Err(Errno::PROTOTYPE), "{kind:?}");
+        let adopted = MsgSocket::from(b);
+        assert_eq!(adopted.recv(&mut buf), Err(Errno::PROTOTYPE), "{kind:?}");
+        let b = OwnedFd::from(adopted);
+        assert_eq!(
+            rustix::io::read(&b, &mut buf),
+            Ok(6),
+            "{kind:?}: still queued"
+        );
+        assert_eq!(&buf[..6], b"queued");
+    }
+}

@@ -34,8 +34,8 @@ enum State {
     Both(Channel),
     /// The sending end; `reserved` is the length of an uncommitted reservation.
     Sender { tx: Sender, reserved: usize },
-    /// The receiving end; `borrowed` tells whether a message is lent out.
-    Receiver { rx: Receiver, borrowed: bool },
+    /// The receiving end (which knows whether a message is lent out).
+    Receiver(Receiver),
 }
 
 const MAGIC: u64 = 0x7261_7769_7063_6368; // "rawipcch"
@@ -80,13 +80,10 @@ unsafe fn sender<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Sender, &'a mut 
 ///
 /// # Safety
 /// As [`handle`].
-unsafe fn receiver<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Receiver, &'a mut bool), Errno> {
+unsafe fn receiver<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Receiver, Errno> {
     // SAFETY: the caller's promise is passed on.
     match unsafe { handle(chan) }?.state {
-        State::Receiver {
-            ref mut rx,
-            ref mut borrowed,
-        } => Ok((rx, borrowed)),
+        State::Receiver(ref mut rx) => Ok(rx),
         _ => Err(Errno::INVAL),
     }
 }
@@ -167,12 +164,7 @@ pub unsafe extern "C" fn rawipc_chan_sender(chan: *mut rawipc_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_receiver(chan: *mut rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    ret_int(unsafe {
-        take_side(chan, |c| State::Receiver {
-            rx: c.into_receiver(),
-            borrowed: false,
-        })
-    })
+    ret_int(unsafe { take_side(chan, |c| State::Receiver(c.into_receiver())) })
 }
 
 /// # Safety
@@ -238,7 +230,7 @@ pub unsafe extern "C" fn rawipc_chan_set_spin(chan: *mut rawipc_chan, ns: c_uint
             tx.set_spin(ns);
             Ok(())
         }
-        State::Receiver { rx, .. } => {
+        State::Receiver(rx) => {
             rx.set_spin(ns);
             Ok(())
         }
@@ -258,7 +250,7 @@ pub unsafe extern "C" fn rawipc_chan_max_message(chan: *mut rawipc_chan) -> ssiz
     ret_len(unsafe { handle(chan) }.map(|h| match &h.state {
         State::Both(c) => c.max_message(),
         State::Sender { tx, .. } => tx.max_message(),
-        State::Receiver { rx, .. } => rx.max_message(),
+        State::Receiver(rx) => rx.max_message(),
     }))
 }
 
@@ -325,8 +317,9 @@ unsafe fn send(
 /// rawipc_chan_commit. Reserving again before committing, for at most as
 /// many bytes, returns the same place.
 ///
-/// Returns the address, or NULL with errno set as rawipc_chan_send, and
-/// EBUSY if space is reserved already for fewer than `len` bytes.
+/// Returns the address, or NULL with errno set as rawipc_chan_send (EINVAL
+/// also for `len` above SSIZE_MAX), and EBUSY if space is reserved already
+/// for fewer than `len` bytes.
 ///
 /// # Safety
 /// A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
@@ -334,6 +327,9 @@ unsafe fn send(
 pub unsafe extern "C" fn rawipc_chan_reserve(chan: *mut rawipc_chan, len: usize) -> *mut c_void {
     // SAFETY: the caller's promise is passed on.
     let r = unsafe { sender(chan) }.and_then(|(tx, reserved)| {
+        if len > isize::MAX as usize {
+            return Err(Errno::INVAL);
+        }
         // A larger reservation might not fit where the first one is.
         if *reserved > 0 && len > *reserved {
             return Err(Errno::BUSY);
@@ -415,10 +411,7 @@ unsafe fn recv(
     wait: bool,
 ) -> Result<usize, Errno> {
     // SAFETY: the caller's promise is passed on.
-    let (rx, borrowed) = unsafe { receiver(chan) }?;
-    if *borrowed {
-        return Err(Errno::BUSY);
-    }
+    let rx = unsafe { receiver(chan) }?;
     // SAFETY: the caller's promise is passed on.
     let buf = unsafe { buffer_mut(buf, cap) }?;
     if wait { rx.recv(buf) } else { rx.try_recv(buf) }
@@ -442,16 +435,15 @@ pub unsafe extern "C" fn rawipc_chan_recv_borrow(
     msg: *mut *const c_void,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { receiver(chan) }.and_then(|(rx, borrowed)| {
+    let r = unsafe { receiver(chan) }.and_then(|rx| {
         if msg.is_null() {
             return Err(Errno::FAULT);
         }
         let (at, len) = match rx.recv_borrowed()? {
             Some(m) => {
                 let found = (m.as_ptr().cast::<c_void>(), m.len());
-                // Lent to the caller until rawipc_chan_release: not given back now.
-                core::mem::forget(m);
-                *borrowed = true;
+                // Lent to the caller until rawipc_chan_release.
+                m.keep();
                 found
             }
             None => (ptr::null(), 0),
@@ -464,7 +456,8 @@ pub unsafe extern "C" fn rawipc_chan_recv_borrow(
 }
 
 /// Gives the message borrowed with rawipc_chan_recv_borrow back to the
-/// sender; its address must not be used afterwards.
+/// sender; its address must not be used afterwards. It gives back exactly
+/// what was lent, whatever the sender wrote into the ring meanwhile.
 ///
 /// Returns 0, or -1 with errno EINVAL (`chan` not a receiver, or no message
 /// borrowed).
@@ -474,14 +467,6 @@ pub unsafe extern "C" fn rawipc_chan_recv_borrow(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_release(chan: *mut rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { receiver(chan) }.and_then(|(rx, borrowed)| {
-        if !*borrowed {
-            return Err(Errno::INVAL);
-        }
-        // The same message as lent: dropping it gives it back.
-        drop(rx.try_recv_borrowed()?);
-        *borrowed = false;
-        Ok(())
-    });
+    let r = unsafe { receiver(chan) }.and_then(|rx| rx.release_kept());
     ret_int(r)
 }

@@ -32,7 +32,8 @@ pub unsafe extern "C" fn rawipc_msg_socketpair(fds: *mut c_int) -> c_int {
 /// Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
 /// refused, so that a receive of 0 always means the peer is gone, or `len` >
 /// SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
-/// socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+/// socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK,
+/// EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one).
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `len` readable bytes.
@@ -53,7 +54,10 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
 /// sent has been received). On error returns -1 with errno set: EMSGSIZE if
 /// the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
 /// receive it into a larger buffer), EFAULT (`buf` NULL with `cap` > 0),
-/// EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EPROTOTYPE (a socket, but
+/// not a SOCK_SEQPACKET one: a stream keeps no message boundaries, and a
+/// datagram socket never tells that its peer is gone), EAGAIN
+/// (non-blocking, none).
 ///
 /// # Safety
 /// A non-NULL `buf` must point to `cap` writable bytes.
@@ -69,7 +73,8 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
 
 /// Returns the size of the next message on `fd` without receiving it,
 /// waiting for one; 0 when the peer is gone. On error returns -1 with errno
-/// set: EBADF, ENOTSOCK, EAGAIN (non-blocking, none).
+/// set: EBADF, ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN
+/// (non-blocking, none).
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_msg_size(fd: c_int) -> ssize_t {
     match borrow_fd(fd).and_then(msg::next_size) {

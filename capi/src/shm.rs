@@ -11,10 +11,14 @@ use crate::fail;
 /// MAP_ANONYMOUS, -1, 0)`.
 ///
 /// Returns the memory's address (page-aligned), or NULL with errno set:
-/// EINVAL if `size` is 0, ENOMEM if that much memory cannot be had.
-/// Free it with rawipc_shared_free(addr, size), in each process that has it.
+/// EINVAL if `size` is 0 or above SSIZE_MAX, ENOMEM if that much memory
+/// cannot be had. Free it with rawipc_shared_free(addr, size), in each
+/// process that has it.
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_shared_alloc(size: usize) -> *mut c_void {
+    if size > isize::MAX as usize {
+        return fail(Errno::INVAL);
+    }
     match rawipc_core::shm::SharedRegion::new(size) {
         Ok(region) => region.into_raw().0.cast(),
         Err(e) => fail(e),

@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,8 @@ static void bad_input(void)
     FAILS(rawipc_chan_send(&chan, buf, SIZE_MAX), EINVAL, "send(SIZE_MAX) -> EINVAL");
     FAILS(rawipc_chan_commit(&chan, 1), EINVAL, "commit without reserve -> EINVAL");
     FAILS(rawipc_chan_reserve(&chan, 0), EINVAL, "reserve(0) -> EINVAL");
+    FAILS(rawipc_chan_reserve(&chan, (size_t) SSIZE_MAX + 1), EINVAL, "reserve(SSIZE_MAX + 1) -> EINVAL");
+    FAILS(rawipc_chan_reserve(&chan, SIZE_MAX), EINVAL, "reserve(SIZE_MAX) -> EINVAL");
     {
         char *a = rawipc_chan_reserve(&chan, 8);
         char *b = rawipc_chan_reserve(&chan, 8);
@@ -214,6 +217,43 @@ static void dead_peers(void)
     rawipc_chan_close(&chan);
 }
 
+/* A release gives back what was lent, whatever a peer wrote over the
+   borrowed message's header meanwhile (here: its stamp, rewritten, then
+   zeroed): it succeeds, and the messages after it arrive. */
+static void release_after_scribbling(void)
+{
+    static const uint32_t scribbles[] = {0xdeadbeefu, 0};
+    unsigned k;
+
+    for (k = 0; k < sizeof scribbles / sizeof scribbles[0]; k++) {
+        rawipc_chan chan;
+        const void *msg;
+        char buf[16];
+        int status;
+        pid_t pid;
+
+        CHECK(rawipc_chan_create(&chan, 4096) == 0, "create");
+        pid = rawipc_fork();
+        if (pid == 0) {
+            rawipc_chan_sender(&chan);
+            rawipc_chan_send(&chan, "first", 5);
+            rawipc_chan_send(&chan, "second", 6);
+            _exit(0);
+        }
+        rawipc_chan_receiver(&chan);
+        CHECK(rawipc_chan_recv_borrow(&chan, &msg) == 5, "borrow the first message");
+        /* The header (stamp, length) lies just before the payload. */
+        ((volatile uint32_t *) msg)[-2] = scribbles[k];
+        CHECK(rawipc_chan_release(&chan) == 0, k == 0 ? "release after its stamp was rewritten -> 0"
+                                                      : "release after its stamp was zeroed -> 0");
+        CHECK(rawipc_chan_recv(&chan, buf, sizeof buf) == 6 && memcmp(buf, "second", 6) == 0,
+              "then the next message");
+        CHECK(rawipc_chan_recv(&chan, buf, sizeof buf) == 0, "then 0: the sender is gone");
+        CHECK(rawipc_wait(&status) == pid, "reaped");
+        rawipc_chan_close(&chan);
+    }
+}
+
 static void no_leaks(void)
 {
     int before = next_fd(), i, ok = 1;
@@ -234,6 +274,7 @@ int main(void)
     bad_input();
     messages_and_zero_copy();
     dead_peers();
+    release_after_scribbling();
     no_leaks();
     printf("%s: %d failed\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;

@@ -83,6 +83,7 @@ static const char *errname(int e)
     case EMSGSIZE: return "EMSGSIZE";
     case ENOMEM: return "ENOMEM";
     case ENOTSOCK: return "ENOTSOCK";
+    case EPROTOTYPE: return "EPROTOTYPE";
     case EPIPE: return "EPIPE";
     case ESRCH: return "ESRCH";
     default: return "another errno";
@@ -490,10 +491,13 @@ static void test_shared_memory(void)
     CHECK_RET(rawipc_shared_free(mem, a.size), 0, "rawipc_shared_free(addr, size)");
 
     CHECK_NULL(rawipc_shared_alloc(0), EINVAL, "rawipc_shared_alloc(0)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), ENOMEM, "rawipc_shared_alloc(SIZE_MAX)");
-    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), ENOMEM, "rawipc_shared_alloc(SIZE_MAX - page)");
-    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), ENOMEM,
+    /* Above SSIZE_MAX no size is possible: EINVAL, as for every length. */
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX), EINVAL, "rawipc_shared_alloc(SIZE_MAX)");
+    CHECK_NULL(rawipc_shared_alloc(SIZE_MAX - page), EINVAL, "rawipc_shared_alloc(SIZE_MAX - page)");
+    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX + 1), EINVAL,
                "rawipc_shared_alloc(PTRDIFF_MAX + 1)");
+    /* A possible size that is too much memory: ENOMEM. */
+    CHECK_NULL(rawipc_shared_alloc((size_t) PTRDIFF_MAX), ENOMEM, "rawipc_shared_alloc(PTRDIFF_MAX)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1022,6 +1026,21 @@ static void test_msg(void)
         CHECK_ERR(rawipc_msg_size(p[0]), ENOTSOCK, "rawipc_msg_size(a pipe)");
         xclose(p[0]);
         xclose(p[1]);
+    }
+    {
+        /* Stream and datagram sockets, with data queued: EPROTOTYPE at once
+           (no spinning, no endless wait), and the data stays. */
+        int kinds[] = {SOCK_STREAM, SOCK_DGRAM}, k, st[2];
+        for (k = 0; k < 2; k++) {
+            CHECK_RET(socketpair(AF_UNIX, kinds[k], 0, st), 0, "socketpair(stream or datagram)");
+            CHECK_RET(write(st[0], "queued", 6), 6, "(data queued)");
+            CHECK_ERR(rawipc_msg_recv(st[1], buf, sizeof buf), EPROTOTYPE, "rawipc_msg_recv(not SOCK_SEQPACKET)");
+            CHECK_ERR(rawipc_msg_size(st[1]), EPROTOTYPE, "rawipc_msg_size(not SOCK_SEQPACKET)");
+            CHECK_ERR(rawipc_msg_send(st[1], "x", 1), EPROTOTYPE, "rawipc_msg_send(not SOCK_SEQPACKET)");
+            CHECK_RET(read(st[1], buf, sizeof buf), 6, "the data is still queued");
+            xclose(st[0]);
+            xclose(st[1]);
+        }
     }
 
     /* A peer that sends an empty message (rawipc refuses to, but another

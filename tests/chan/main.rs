@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         corrupt_markers_never_crash_or_hang_the_reader,
         corrupt_head_never_crashes_or_hangs_the_sender,
         corrupt_ring_under_blocking_recv_ends,
+        sender_sees_room_as_soon_as_it_is_freed,
+        sender_blocked_on_a_full_ring_wakes_when_room_is_freed,
+        dropped_reservations_over_many_wraps_lose_nothing,
     ])
 }
 
@@ -571,5 +574,141 @@ fn corrupt_ring_under_blocking_recv_ends() {
             _ => assert_eq!(got, Err(Errno::PROTO), "value {value:#x}"),
         }
         reap(pid);
+    }
+}
+
+/// Seven 500-byte messages fill a 4 KiB ring but for 512 bytes; once one is
+/// received, 1 KiB is free, and the next 500-byte message must go in at once
+/// (the receiver then stops receiving, as a protocol that waits for an
+/// answer from the sender would).
+fn sender_sees_room_as_soon_as_it_is_freed() {
+    let (mut tx, mut rx) = Channel::new(4096).unwrap().split().unwrap();
+    let msg = [0x5a; 500];
+    for _ in 0..7 {
+        tx.try_send(&msg).unwrap();
+    }
+    assert_eq!(tx.try_send(&msg), Err(Errno::AGAIN), "the ring is full");
+    let mut buf = [0u8; 500];
+    assert_eq!(rx.try_recv(&mut buf), Ok(500));
+    assert_eq!(tx.try_send(&msg), Ok(()), "1 KiB is free");
+    // And over many laps, in every phase of the ring.
+    for i in 0..10_000u32 {
+        let mut m = [0u8; 500];
+        m[..4].copy_from_slice(&i.to_le_bytes());
+        assert_eq!(rx.try_recv(&mut buf), Ok(500));
+        assert_eq!(tx.try_send(&m), Ok(()), "message {i}: room freed");
+    }
+}
+
+/// The same between processes, with a blocking send: the receiver takes
+/// one message of a full ring, then waits for the sender's word on a pipe
+/// (a hang check of 2 s, not a measure).
+fn sender_blocked_on_a_full_ring_wakes_when_room_is_freed() {
+    for spin in [0, rawipc::chan::DEFAULT_SPIN_NS] {
+        let chan = Channel::new(4096).unwrap();
+        let (to_parent_r, to_parent_w) = rawipc::pipe::pipe().unwrap();
+        let (to_child_r, to_child_w) = rawipc::pipe::pipe().unwrap();
+        let Some(pid) = fork() else {
+            in_child(|| {
+                let mut tx = chan.into_sender();
+                tx.set_spin(spin);
+                for _ in 0..7 {
+                    tx.send(&[7; 500]).unwrap();
+                }
+                to_parent_w.write_all(b"7").unwrap();
+                assert_eq!(to_child_r.read(&mut [0; 1]), Ok(1));
+                tx.send(&[8; 500]).unwrap();
+                to_parent_w.write_all(b"8").unwrap();
+            })
+        };
+        drop((to_parent_w, to_child_r));
+        let mut rx = chan.into_receiver();
+        let mut buf = [0u8; 500];
+        assert_eq!(to_parent_r.read(&mut buf), Ok(1), "seven sent");
+        assert_eq!(rx.recv(&mut buf), Ok(500));
+        let start = std::time::Instant::now();
+        to_child_w.write_all(b"go").unwrap();
+        let mut fds = [rustix::event::PollFd::new(
+            &to_parent_r,
+            rustix::event::PollFlags::IN,
+        )];
+        let limit = rustix::event::Timespec {
+            tv_sec: 2,
+            tv_nsec: 0,
+        };
+        rustix::event::poll(&mut fds, Some(&limit)).unwrap();
+        assert!(
+            !fds[0].revents().is_empty(),
+            "spin {spin}: the sender still waits for room 2 s after it was freed"
+        );
+        assert_eq!(
+            to_parent_r.read(&mut buf[..1]),
+            Ok(1),
+            "spin {spin}: the sender did not see the room freed"
+        );
+        println!(
+            "spin {spin}: the sender sent into the room freed after {:?}",
+            start.elapsed()
+        );
+        for _ in 0..7 {
+            assert_eq!(rx.recv(&mut buf), Ok(500));
+        }
+        assert_eq!(rx.recv(&mut buf), Ok(0));
+        assert!(reap(pid).success());
+    }
+}
+
+/// Sends random messages of every size (small ones, and large ones that are
+/// aligned with a pad marker) over many laps of a small ring, dropping one
+/// reservation in ten uncommitted, or after a failed commit, which the
+/// sender then reserves again: every committed message arrives, whole and
+/// in order.
+fn dropped_reservations_over_many_wraps_lose_nothing() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    println!("xorshift seed {seed:#x}");
+    for _ in 0..20 {
+        let (mut tx, mut rx) = Channel::new(4096).unwrap().split().unwrap();
+        let max = tx.max_message() as u64;
+        let (mut sent, mut got) = (0u64, 0u64);
+        let mut buf = vec![0u8; max as usize];
+        for _ in 0..3000 {
+            let r = xorshift(&mut seed);
+            let len = 1 + (r % max) as usize;
+            match tx.try_reserve(len) {
+                Ok(mut res) => {
+                    for (k, b) in res.iter_mut().enumerate() {
+                        *b = (sent as usize * 13 + k) as u8;
+                    }
+                    match r >> 40 & 15 {
+                        0 => {
+                            let _dropped_uncommitted = res;
+                        }
+                        1 => assert_eq!(res.commit(0), Err(Errno::INVAL)),
+                        _ => {
+                            res.commit(len).unwrap();
+                            sent += 1;
+                        }
+                    }
+                }
+                Err(Errno::AGAIN) => {}
+                Err(e) => panic!("reserve {len}: {e}"),
+            }
+            // Drain now and then, or when the ring is full.
+            while got < sent && (r >> 50 & 3 == 0 || sent - got > 3) {
+                let n = rx
+                    .try_recv(&mut buf)
+                    .unwrap_or_else(|e| panic!("message {got}: {e}"));
+                for (k, b) in buf[..n].iter().enumerate() {
+                    assert_eq!(*b, (got as usize * 13 + k) as u8, "message {got} torn");
+                }
+                got += 1;
+            }
+        }
+        while got < sent {
+            rx.try_recv(&mut buf)
+                .unwrap_or_else(|e| panic!("message {got}: {e}"));
+            got += 1;
+        }
+        assert_eq!(rx.try_recv(&mut buf), Err(Errno::AGAIN));
     }
 }

@@ -605,6 +605,31 @@ fn killed_at_random_moments_never_hangs_loses_or_tears() {
 const WAITERS: u32 = 1 << 31;
 const OWNER_DIED: u32 = 1 << 30;
 const PID: u32 = OWNER_DIED - 1;
+/// The process id in a holder (below PID_MAX_LIMIT); a tag above it.
+const PID_BITS: u32 = (1 << 22) - 1;
+
+/// This process as it names itself in a mutex word it holds.
+fn holder_id() -> u32 {
+    let mutex = RawMutex::new();
+    assert_eq!(mutex.lock(), Ok(Acquired::Normal));
+    // SAFETY: RawMutex is repr(C) around its one AtomicU32 (rawipc_mutex).
+    let word = unsafe { &*ptr::from_ref(&mutex).cast::<AtomicU32>() };
+    let id = word.load(SeqCst) & PID;
+    mutex.unlock().expect("unlock");
+    id
+}
+
+/// A holder no process can be, from `r`: a process id of 0 or at least
+/// pid_max, under any tag.
+fn impossible_holder(r: u32, pid_max: u32) -> u32 {
+    let pid = match PID_BITS.checked_sub(pid_max) {
+        Some(room) if r % 8 != 0 => pid_max + r % (room + 1),
+        _ => 0,
+    };
+    // Tag 255 with every pid bit set is the not-recoverable value.
+    let tag = (r >> 8) % 255;
+    pid | (tag << 22)
+}
 
 /// Random words in the mutex (as a buggy or hostile process might write):
 /// every call returns Ok or an error, never panics and never waits for a
@@ -620,7 +645,8 @@ fn garbage_in_the_word_never_hangs_or_panics() {
         .trim()
         .parse()
         .expect("a number");
-    let me = getpid().as_raw_nonzero().get() as u32;
+    let me = holder_id();
+    assert_eq!(me & PID_BITS, getpid().as_raw_nonzero().get() as u32);
     let runner = getppid().expect("the harness").as_raw_nonzero().get() as u32;
     let mutex = RawMutex::new();
     // SAFETY: RawMutex is repr(C) around its one AtomicU32 (rawipc_mutex).
@@ -652,7 +678,11 @@ fn garbage_in_the_word_never_hangs_or_panics() {
                     _ => r,
                 };
                 word.store(w, SeqCst);
-                let live = w & PID == me || w & PID == runner;
+                // The runner under any tag (but 255, which no process has).
+                // Not this process, even under its own tag: it holds no
+                // mutex, so a word naming it was left by a dead process
+                // that had its id.
+                let live = w & PID_BITS == runner && (w & PID) >> 22 != 0xff;
                 match mutex.try_lock() {
                     Ok(acquired) => {
                         assert!(!live, "{w:#x} names a live process");
@@ -660,7 +690,7 @@ fn garbage_in_the_word_never_hangs_or_panics() {
                         release(&mut rng, acquired);
                     }
                     Err(Errno::BUSY) => assert!(
-                        live || w & PID < pid_max,
+                        live || (w & PID_BITS < pid_max && (w & PID) >> 22 != 0xff),
                         "EBUSY for {w:#x}, whose pid cannot be running"
                     ),
                     Err(Errno::NOTRECOVERABLE) => assert_eq!(w & PID, PID),
@@ -668,10 +698,10 @@ fn garbage_in_the_word_never_hangs_or_panics() {
                 }
             }
             1 => {
-                let pid = if r % 8 == 0 {
-                    0
+                let pid = if r % 64 == 0 {
+                    PID
                 } else {
-                    pid_max + r % (PID - pid_max + 1)
+                    impossible_holder(r, pid_max)
                 };
                 let w = flags(bits) | pid;
                 word.store(w, SeqCst);
@@ -720,7 +750,7 @@ fn garbage_in_the_word_never_hangs_or_panics() {
     for _ in 0..1000 {
         let r = rng.next() as u32;
         word.store(
-            (r & (WAITERS | OWNER_DIED)) | (pid_max + r % (PID - pid_max)),
+            (r & (WAITERS | OWNER_DIED)) | impossible_holder(r, pid_max),
             SeqCst,
         );
         match data.lock() {
