@@ -76,6 +76,7 @@
 #![no_std]
 #![warn(
     missing_docs,
+    missing_debug_implementations,
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks
 )]

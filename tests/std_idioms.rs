@@ -1,6 +1,9 @@
 //! What Rust programmers write with std, on rawipc's pipe, message and
 //! process types: each idiom must compile (this file is the compile-test) and
-//! do what it says. Needs the `std` feature (on by default).
+//! do what it says; and `{:?}` on every public type. Needs the `std`
+//! feature (on by default). The idioms that must not compile (a reservation
+//! dropped unused, `?` on a mutex lock) are `compile_fail` doc tests in
+//! `src/chan.rs` and `src/mutex.rs`.
 
 #![cfg(feature = "std")]
 
@@ -10,7 +13,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::process::{Command, ExitStatus, Stdio};
 
+use rawipc::chan::Channel;
 use rawipc::msg::{MsgSocket, socketpair};
+use rawipc::mutex::{ProcessMutex, RawMutex};
 use rawipc::pipe::{ReadEnd, WriteEnd, WriteError, pipe};
 use rawipc::process::{Fork, Status, WaitOptions};
 use rawipc::{Errno, shm};
@@ -212,6 +217,26 @@ fn public_types_are_debug() {
     shows(&Fork::Child, "Child");
     shows(&WaitOptions::NOHANG, "NOHANG");
     shows(&shm::SharedRegion::new(4096).unwrap(), "SharedRegion");
+
+    let channel = Channel::new(4096).unwrap();
+    shows(&channel, "capacity: 4096");
+    let (mut tx, mut rx) = channel.split().unwrap();
+    shows(&tx, "Sender");
+    shows(&rx, "sender_gone: false");
+    let reservation = tx.reserve(5).unwrap();
+    shows(&reservation, "Reservation { len: 5");
+    reservation.commit(5).unwrap();
+    let message = rx.recv_borrowed().unwrap().expect("a message");
+    shows(&message, "Message { len: 5");
+    drop(message);
+
+    let mutex = ProcessMutex::new(7u32);
+    shows(&mutex, "ProcessMutex");
+    let guard = mutex.lock().unwrap();
+    shows(&guard, "MutexGuard(7)");
+    shows(&mutex.try_lock().unwrap_err(), "WouldBlock");
+    drop(guard);
+    shows(&RawMutex::new(), "RawMutex");
 }
 
 /// `Status` as std's `ExitStatus` sees it: code, signal, and the conversion.
