@@ -121,20 +121,23 @@ The calls named after a C library call
 .BR rawipc_fork ,
 .BR rawipc_wait ,
 .BR rawipc_waitpid )
-behave as that call does, with the same return values and
-.IR errno ,
-except that a signal never makes them fail with
-.BR EINTR ,
-and a write to a pipe without a reader fails with
-.B EPIPE
-instead of raising
-.BR SIGPIPE .
-rawipc's own calls return \-1 (NULL for pointers) with
+behave as that call does, with the same arguments, return values and
+.I errno
+values, so that course code can call them in its place; their pages tell
+how they treat signals and
+.BR exec (3).
+rawipc's own calls (messages, the mutex, the channel) return \-1 (NULL for
+pointers) with
 .I errno
 set on failure, so that
 .BR perror (3)
-works.
-Every file descriptor rawipc makes is close-on-exec and belongs to the caller.
+works; a signal never makes them fail with
+.BR EINTR ,
+and a peer that is gone gives
+.B EPIPE
+or end of file, never
+.BR SIGPIPE .
+Every file descriptor rawipc makes belongs to the caller.
 .SS Shared memory before fork
 Memory mapped with
 .B MAP_SHARED | MAP_ANONYMOUS
