@@ -40,6 +40,8 @@ fn main() -> std::process::ExitCode {
         unlock_by_a_process_that_does_not_hold_it_is_eperm,
         killed_at_random_moments_never_hangs_loses_or_tears,
         garbage_in_the_word_never_hangs_or_panics,
+        zombie_holder_is_dead_with_no_fd_left,
+        locker_that_got_the_dead_holders_pid_takes_over,
     ])
 }
 
@@ -111,6 +113,45 @@ fn kill(pid: Pid) {
 }
 
 use support::wait_until_sleeping;
+
+/// Reaps `pid`, failing the test if it has not ended within 5 s (a hang
+/// check, not a measure), and killing it then.
+fn reap_within_5s(pid: Pid, what: &str) -> Status {
+    let start = Instant::now();
+    loop {
+        if let Some((_, status)) = process::waitpid(pid, WaitOptions::NOHANG).expect("waitpid") {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            kill(pid);
+            panic!("{what}: still waiting after 5 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Lowers this process's RLIMIT_NOFILE to 64 and opens fds until none is
+/// left (for a child only: the limit is its own).
+fn use_up_every_fd() {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(64),
+            maximum: limit.maximum,
+        },
+    )
+    .expect("setrlimit(RLIMIT_NOFILE)");
+    let stdin = std::io::stdin();
+    loop {
+        match rustix::io::dup(&stdin) {
+            Ok(fd) => std::mem::forget(fd),
+            Err(Errno::MFILE) => break,
+            Err(e) => panic!("dup: {e}"),
+        }
+    }
+    assert_eq!(rustix::io::dup(&stdin).err(), Some(Errno::MFILE));
+}
 
 /// Spins (no system call, so the process stays runnable) until `flag` is set.
 fn spin_until(flag: &AtomicU32) {
@@ -644,9 +685,9 @@ fn killed_at_random_moments_never_hangs_loses_or_tears() {
 
 // ---- garbage ----
 
-// The word's layout, documented with RawMutex and rawipc_mutex: the holder's
-// pid in the low 30 bits, then OWNER_DIED and WAITERS; all pid bits set is
-// not recoverable.
+// The word's layout, documented with RawMutex and rawipc_mutex: the holder
+// in the low 30 bits (its pid in bits 0-21, its process's tag in 22-29),
+// then OWNER_DIED and WAITERS; all holder bits set is not recoverable.
 const WAITERS: u32 = 1 << 31;
 const OWNER_DIED: u32 = 1 << 30;
 const PID: u32 = OWNER_DIED - 1;
@@ -683,7 +724,8 @@ fn impossible_holder(r: u32, pid_max: u32) -> u32 {
 /// `lock` waits while the word names a live process, so it only gets words
 /// whose pid no process can have (0, or pid_max and above). `try_lock`,
 /// `unlock` and `mark_consistent` never wait and get any word at all,
-/// including this process's pid and the harness's (live: EBUSY).
+/// including the harness's pid (live: EBUSY) and this process's own id
+/// (which, holding no mutex, it takes over: a dead process had its pid).
 fn garbage_in_the_word_never_hangs_or_panics() {
     let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .expect("pid_max")
@@ -810,6 +852,116 @@ fn garbage_in_the_word_never_hangs_or_panics() {
     // And a clean word is an ordinary mutex again.
     word.store(0, SeqCst);
     assert_eq!(*data.lock().expect("lock"), 3);
+}
+
+/// A holder that died and is an unreaped zombie, found by a locker that has
+/// no fd left for a pidfd: the locker's own child, and a process of another
+/// parent. try_lock gives OwnerDied (not EBUSY), lock returns.
+fn zombie_holder_is_dead_with_no_fd_left() {
+    let data = Shared::new(ProcessMutex::new(0u64)).expect("shared memory");
+    let hold_and_die = || {
+        let mut guard = data.lock().expect("lock");
+        *guard += 1;
+        die();
+    };
+    // A sibling of the locker: a zombie that only this process may reap.
+    let sibling = spawn(hold_and_die);
+    wait_until_zombie(sibling);
+    let locker = spawn(|| {
+        use_up_every_fd();
+        match data.try_lock() {
+            Err(LockError::OwnerDied(mut guard)) => guard.mark_consistent(),
+            other => panic!("try_lock, holder a zombie of another parent: {other:?}"),
+        }
+        // Its own child, left unreaped.
+        for blocking in [false, true] {
+            let child = spawn(hold_and_die);
+            wait_until_zombie(child);
+            let got = if blocking {
+                data.lock()
+            } else {
+                data.try_lock()
+            };
+            match got {
+                Err(LockError::OwnerDied(mut guard)) => guard.mark_consistent(),
+                other => panic!("blocking {blocking}, holder our zombie child: {other:?}"),
+            }
+            expect_killed(child);
+        }
+    });
+    assert_eq!(
+        reap_within_5s(locker, "the locker with no fd"),
+        Status::Exited(0)
+    );
+    expect_killed(sibling);
+    assert_eq!(*data.lock().expect("an ordinary mutex"), 3);
+}
+
+/// Forces the kernel to give a locker the pid of the holder that died
+/// (`/proc/sys/kernel/ns_last_pid`, where this process may write it): the
+/// locker, which holds no mutex, takes the mutex over instead of waiting
+/// for itself. Skipped where the pid cannot be forced.
+fn locker_that_got_the_dead_holders_pid_takes_over() {
+    const LAST_PID: &str = "/proc/sys/kernel/ns_last_pid";
+    let Ok(saved) = std::fs::read_to_string(LAST_PID) else {
+        println!("skipped: no {LAST_PID}");
+        return;
+    };
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .open(LAST_PID)
+        .is_err()
+    {
+        println!("skipped: {LAST_PID} is not writable here");
+        return;
+    }
+    let data = Shared::new(ProcessMutex::new(0u64)).expect("shared memory");
+    let result = Shared::new(AtomicU32::new(0)).expect("shared memory");
+    let mut forced = false;
+    // Other processes on the machine may take the pid first: a few tries.
+    for _ in 0..20 {
+        let holder = spawn(|| {
+            let mut guard = data.lock().expect("lock");
+            *guard += 1;
+            die();
+        });
+        expect_killed(holder);
+        let pid = holder.as_raw_nonzero().get();
+        // The next fork gets `pid` if it is still free.
+        if std::fs::write(LAST_PID, format!("{}", pid - 1)).is_err() {
+            break;
+        }
+        let locker = spawn(|| {
+            if getpid() != holder {
+                result.store(1, SeqCst);
+                return;
+            }
+            // Tagged by the holder, in the word: our pid, not our tag.
+            match data.lock() {
+                Err(LockError::OwnerDied(mut guard)) => guard.mark_consistent(),
+                other => panic!("the locker with the dead holder's pid: {other:?}"),
+            }
+            result.store(2, SeqCst);
+        });
+        let status = reap_within_5s(locker, "the locker with the dead holder's pid");
+        assert_eq!(status, Status::Exited(0), "the locker failed");
+        if result.load(SeqCst) == 2 {
+            forced = true;
+            break;
+        }
+        // Some other process got the pid: the mutex still names the dead
+        // holder; take it over here and try again.
+        if let Err(LockError::OwnerDied(mut guard)) = data.lock() {
+            guard.mark_consistent();
+        }
+    }
+    let _ = std::fs::write(LAST_PID, saved.trim());
+    if forced {
+        println!("the locker got its dead holder's pid, and took the mutex over");
+        assert!(*data.lock().expect("an ordinary mutex") >= 1);
+    } else {
+        println!("skipped: the holder's pid could not be given to the locker");
+    }
 }
 
 // ---- C ----
