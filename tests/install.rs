@@ -271,26 +271,32 @@ fn make_install_gives_a_library_that_c_programs_build_and_run_with() {
         println!("{how}: cc installed.c {} runs", flags.join(" "));
     }
 
-    // man rawipc, if man is here to show it.
-    match Command::new("man")
-        .arg("-M")
-        .arg(prefix.join("share/man"))
-        .args(["7", "rawipc"])
-        .env("MANPAGER", "cat")
-        .env("MANWIDTH", "80")
-        .output()
-    {
-        Ok(out) if out.status.success() => {
-            let text = stdout(&out);
-            assert!(text.contains("rawipc"), "man rawipc shows:\n{text}");
-            println!("man 7 rawipc: {} lines", text.lines().count());
+    // man rawipc, and a function's name leading to its family's page, if
+    // man is here to show them.
+    for (section, page, expect) in [
+        ("7", "rawipc", "SEE ALSO"),
+        ("3", "rawipc_chan_send", "rawipc_chan_create"),
+    ] {
+        match Command::new("man")
+            .arg("-M")
+            .arg(prefix.join("share/man"))
+            .args([section, page])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+        {
+            Ok(out) if out.status.success() => {
+                let text = stdout(&out);
+                assert!(text.contains(expect), "man {section} {page} shows:\n{text}");
+                println!("man {section} {page}: {} lines", text.lines().count());
+            }
+            Ok(out) => panic!(
+                "man {section} {page} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => println!("man is not installed ({e}): man {page} not checked"),
         }
-        Ok(out) => panic!(
-            "man 7 rawipc failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => println!("man is not installed ({e}): man rawipc not checked"),
     }
 
     make("uninstall");
