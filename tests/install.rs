@@ -64,7 +64,8 @@ fn header_functions() -> BTreeSet<String> {
     let header = fs::read_to_string(root().join("include/rawipc.h")).expect("include/rawipc.h");
     header
         .lines()
-        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && l.ends_with(");"))
+        // A declaration's first line (a wrapped one continues indented).
+        .filter(|l| !l.starts_with([' ', '#', '/', '*', '}']) && l.contains('('))
         .filter_map(|l| {
             let start = l.find("rawipc_")?;
             let end = start + l[start..].find('(')?;

@@ -291,12 +291,20 @@ fn items(header: &str) -> Vec<Item> {
                 doc,
                 fields: fields.into_iter().filter(|(_, d)| !d.is_empty()).collect(),
             });
-        } else if first.ends_with(");") {
-            let start = first.find("rawipc_").expect("a rawipc function");
-            let end = start + first[start..].find('(').unwrap();
+        } else if first.contains("rawipc_") && first.contains('(') {
+            // A prototype, on one line or wrapped over several.
+            let mut decl = first.trim().to_owned();
+            while !decl.ends_with(';') && i + 1 < lines.len() {
+                i += 1;
+                decl.push(' ');
+                decl.push_str(lines[i].trim());
+            }
+            let decl = decl.replace("( ", "(");
+            let start = decl.find("rawipc_").expect("a rawipc function");
+            let end = start + decl[start..].find('(').unwrap();
             items.push(Item {
-                name: first[start..end].to_owned(),
-                decl: first.to_owned(),
+                name: decl[start..end].to_owned(),
+                decl,
                 doc,
                 fields: Vec::new(),
             });
@@ -616,6 +624,14 @@ fn every_function_of_the_header_has_a_page() {
 
 #[test]
 fn prototypes_put_parameter_names_in_italics() {
+    let wrapped =
+        "/**\n * Doc.\n */\nint rawipc_pipe_long(int first,\n                     int second);\n";
+    let found = items(wrapped);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].decl,
+        "int rawipc_pipe_long(int first, int second);"
+    );
     assert_eq!(
         roff_prototype("ssize_t rawipc_read(int fd, void *buf, size_t count);"),
         ".BI \"ssize_t rawipc_read(int \" fd \", void *\" buf \", size_t \" count \");\""
