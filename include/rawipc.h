@@ -25,6 +25,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The version of rawipc this header belongs to. rawipc_version() returns the
+ * version of the library a program runs with, to compare with this one. */
+#define RAWIPC_VERSION_MAJOR 0
+#define RAWIPC_VERSION_MINOR 1
+#define RAWIPC_VERSION_PATCH 0
+#define RAWIPC_VERSION_STRING "0.1.0"
+
 /**
  * The largest request or reply that shares the slot's first cache line
  * with its header.

@@ -20,8 +20,21 @@
 //! that has a libc must be libc's (see below); the write that never raises
 //! `SIGPIPE` (`pwritev2` with `RWF_NOSIGNAL`), which rawipc makes itself on
 //! x86_64 and aarch64; and `SO_PEERCRED`, whose pid may be 0 (a peer in
-//! another pid namespace), which rustix's type cannot hold. The library never allocates,
-//! and is `#![no_std]` unless the `std` feature adds `std::io` traits.
+//! another pid namespace), which rustix's type cannot hold. The library never
+//! allocates.
+//!
+//! ## Features
+//!
+//! - `std` (on by default): `std::io::Read` and `Write` for the pipe ends,
+//!   conversions into `std::process::Stdio` and std's `OwnedFd`,
+//!   `std::error::Error` for the error types and `From` them into
+//!   `std::io::Error`. None of it allocates.
+//! - Without default features (`default-features = false`) the crate is
+//!   `#![no_std]` and needs no allocator: what the C library and programs
+//!   with no libc use.
+//! - `freestanding`: fork and exit as raw system calls, for programs with no
+//!   libc (below); use it with `default-features = false`.
+//!
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.
 //!
@@ -75,6 +88,7 @@
 #![no_std]
 #![warn(
     missing_docs,
+    missing_debug_implementations,
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks
 )]

@@ -203,21 +203,6 @@ impl MsgSocket {
     }
 }
 
-impl AsFd for MsgSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        sys::borrow(&self.0)
-    }
-}
-
-impl From<MsgSocket> for OwnedFd {
-    fn from(socket: MsgSocket) -> OwnedFd {
-        socket.0
-    }
-}
-
-impl From<OwnedFd> for MsgSocket {
-    /// Adopts an fd as a message socket (it should be a `SOCK_SEQPACKET` one).
-    fn from(fd: OwnedFd) -> MsgSocket {
-        MsgSocket(fd)
-    }
-}
+crate::pipe::fd_conversions!(
+    MsgSocket: "Adopts an fd as a message socket (it should be a `SOCK_SEQPACKET` one).",
+);

@@ -26,12 +26,29 @@
 //!         guard.mark_consistent();
 //!         guard
 //!     }
-//!     Err(e) => return Err(e.into()),
+//!     Err(e) => return Err(e.errno()),
 //! };
+//! guard[0] += 1;
+//! guard[1] += 1;
+//! drop(guard);
+//!
+//! // The same, where `?` is wanted: the repair is a closure.
+//! let mut guard = balance.lock_and_repair(|b| b[1] = b[0])?;
 //! guard[0] += 1;
 //! guard[1] += 1;
 //! # Ok(())
 //! # }
+//! ```
+//!
+//! A [`LockError`] does not convert into [`Errno`] or `Box<dyn Error>` by
+//! itself: `?` would drop the guard of [`LockError::OwnerDied`] unrepaired,
+//! which makes the mutex not recoverable for good. So this does not compile:
+//!
+//! ```compile_fail
+//! fn bump(m: &rawipc::mutex::ProcessMutex<u64>) -> rawipc::Result<()> {
+//!     *m.lock()? += 1;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # How it works, and its limits
@@ -772,12 +789,30 @@ impl<T: TearSafe> ProcessMutex<T> {
     /// - [`LockError::OwnerDied`] (`EOWNERDEAD`): the holder's process died
     ///   holding it; the error carries the guard. Repair the value, call
     ///   [`MutexGuard::mark_consistent`], and use the guard as usual.
-    ///   Dropping it unmarked (for instance by `?`, which turns it into an
-    ///   [`Errno`]) makes the mutex not recoverable.
+    ///   Dropping it unmarked makes the mutex not recoverable; so that `?`
+    ///   cannot do that unseen, [`LockError`] has no `From` into [`Errno`]
+    ///   (see [`ProcessMutex::lock_and_repair`] for a lock that goes with `?`).
     /// - [`LockError::NotRecoverable`] (`ENOTRECOVERABLE`): a locker whose
     ///   owner died unlocked without marking it consistent.
     pub fn lock(&self) -> core::result::Result<MutexGuard<'_, T>, LockError<'_, T>> {
         self.guard(self.raw.lock())
+    }
+
+    /// Locks the mutex as [`ProcessMutex::lock`] does, and if the holder died,
+    /// calls `repair` on the value and marks it consistent before returning
+    /// the guard: a lock that composes with `?`.
+    ///
+    /// Errors: `ENOTRECOVERABLE` (see [`LockError::NotRecoverable`]).
+    pub fn lock_and_repair(&self, repair: impl FnOnce(&mut T)) -> Result<MutexGuard<'_, T>> {
+        match self.lock() {
+            Ok(guard) => Ok(guard),
+            Err(LockError::OwnerDied(mut guard)) => {
+                repair(&mut guard);
+                guard.mark_consistent();
+                Ok(guard)
+            }
+            Err(e) => Err(e.errno()),
+        }
     }
 
     /// Locks the mutex if no live process holds it, without waiting.
@@ -873,7 +908,9 @@ impl<T: TearSafe + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 }
 
 /// Why [`ProcessMutex::lock`] or [`ProcessMutex::try_lock`] did not simply
-/// return a guard.
+/// return a guard. Match it (or call [`LockError::errno`]): it has no `From`
+/// into [`Errno`], because dropping an [`LockError::OwnerDied`] unrepaired
+/// makes the mutex not recoverable.
 pub enum LockError<'a, T: TearSafe> {
     /// `EOWNERDEAD`: the holder's process died holding the mutex. This guard
     /// holds it now; the value may be half-updated.
@@ -893,14 +930,6 @@ impl<T: TearSafe> LockError<'_, T> {
             LockError::NotRecoverable => Errno::NOTRECOVERABLE,
             LockError::WouldBlock => Errno::BUSY,
         }
-    }
-}
-
-impl<T: TearSafe> From<LockError<'_, T>> for Errno {
-    /// The error number; an `OwnerDied` guard is dropped unmarked, which
-    /// makes the mutex not recoverable.
-    fn from(e: LockError<'_, T>) -> Errno {
-        e.errno()
     }
 }
 
@@ -924,4 +953,5 @@ impl<T: TearSafe> fmt::Display for LockError<'_, T> {
     }
 }
 
-impl<T: TearSafe> core::error::Error for LockError<'_, T> {}
+// No `From<LockError> for Errno` and no `Error` impl, on purpose: `?` would
+// drop an `OwnerDied` guard unmarked, which makes the mutex not recoverable.

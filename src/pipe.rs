@@ -75,6 +75,25 @@ impl From<WriteError> for Errno {
     }
 }
 
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} after writing {} bytes", self.errno, self.written)
+    }
+}
+
+/// So that `?` takes it into a `Box<dyn Error>`.
+impl core::error::Error for WriteError {}
+
+/// So that `end.write_all(buf)?` works in a function returning
+/// `std::io::Result`: the error number, as `std::io::Write::write_all`
+/// reports it (the count written is dropped).
+#[cfg(feature = "std")]
+impl From<WriteError> for std::io::Error {
+    fn from(e: WriteError) -> std::io::Error {
+        e.errno.into()
+    }
+}
+
 /// `write(fd, buf, len)` until all of `buf` is written, retried on `EINTR`
 /// and on short writes, with `EPIPE` instead of `SIGPIPE`.
 ///
@@ -143,32 +162,92 @@ impl ReadEnd {
 
 impl WriteEnd {
     /// Writes all of `buf`. See [`write_all`].
+    ///
+    /// Its error, [`WriteError`], converts into [`Errno`] and, with the `std`
+    /// feature, into `std::io::Error`, so `?` works in functions returning
+    /// [`crate::Result`], `std::io::Result` or `Box<dyn Error>`.
     pub fn write_all(&self, buf: &[u8]) -> core::result::Result<(), WriteError> {
         write_all(self, buf)
     }
 }
 
+/// What every rawipc type that owns an fd has: [`AsFd`], conversions to and
+/// from [`OwnedFd`] and raw fds, `try_clone`, and with the `std` feature,
+/// `From` into `std::process::Stdio`. `$adopt` documents `From<OwnedFd>`.
 macro_rules! fd_conversions {
-    ($($end:ident),*) => { $(
-        impl AsFd for $end {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                sys::borrow(&self.0)
+    ($($end:ident: $adopt:literal),* $(,)?) => { $(
+        impl $end {
+            /// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: another fd, close-on-exec,
+            /// for the same open file (closing one leaves the other open).
+            ///
+            /// Errors: `EMFILE`/`ENFILE` when out of file descriptors.
+            ///
+            /// # References
+            /// - [fcntl(2)](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+            #[doc(alias = "dup")]
+            pub fn try_clone(&self) -> $crate::Result<Self> {
+                Ok($end(rustix::io::fcntl_dupfd_cloexec(&self.0, 0)?))
             }
         }
-        impl From<$end> for OwnedFd {
-            fn from(end: $end) -> OwnedFd {
+        impl $crate::AsFd for $end {
+            fn as_fd(&self) -> $crate::BorrowedFd<'_> {
+                $crate::sys::borrow(&self.0)
+            }
+        }
+        impl $crate::AsRawFd for $end {
+            fn as_raw_fd(&self) -> $crate::RawFd {
+                $crate::AsRawFd::as_raw_fd(&self.0)
+            }
+        }
+        impl $crate::IntoRawFd for $end {
+            fn into_raw_fd(self) -> $crate::RawFd {
+                $crate::IntoRawFd::into_raw_fd(self.0)
+            }
+        }
+        impl $crate::FromRawFd for $end {
+            #[doc = $adopt]
+            ///
+            /// # Safety
+            /// `fd` must be an open fd that nothing else owns (it is closed
+            /// on drop).
+            unsafe fn from_raw_fd(fd: $crate::RawFd) -> $end {
+                // SAFETY: the caller's promise.
+                $end(unsafe { <$crate::OwnedFd as $crate::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+        impl From<$end> for $crate::OwnedFd {
+            fn from(end: $end) -> $crate::OwnedFd {
                 end.0
             }
         }
-        impl From<OwnedFd> for $end {
-            /// Adopts an fd as this end of a pipe (it need not be a pipe).
-            fn from(fd: OwnedFd) -> $end {
+        impl From<$crate::OwnedFd> for $end {
+            #[doc = $adopt]
+            fn from(fd: $crate::OwnedFd) -> $end {
                 $end(fd)
+            }
+        }
+        /// For a child's standard input or output:
+        /// `Command::new("wc").stdin(read_end)`.
+        #[cfg(feature = "std")]
+        impl From<$end> for std::process::Stdio {
+            fn from(end: $end) -> std::process::Stdio {
+                std::process::Stdio::from(end.0)
             }
         }
     )* };
 }
-fd_conversions!(ReadEnd, WriteEnd);
+pub(crate) use fd_conversions;
+fd_conversions!(
+    ReadEnd: "Adopts an fd as this end of a pipe (it need not be a pipe).",
+    WriteEnd: "Adopts an fd as this end of a pipe (it need not be a pipe).",
+);
+
+#[cfg(feature = "std")]
+impl std::io::Read for &ReadEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        ReadEnd::read(self, buf).map_err(Into::into)
+    }
+}
 
 #[cfg(feature = "std")]
 impl std::io::Read for ReadEnd {
@@ -178,7 +257,7 @@ impl std::io::Read for ReadEnd {
 }
 
 #[cfg(feature = "std")]
-impl std::io::Write for WriteEnd {
+impl std::io::Write for &WriteEnd {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // One write at a time, so that a short count is reported, not hidden.
         match write_all(&*self, buf) {
@@ -186,6 +265,17 @@ impl std::io::Write for WriteEnd {
             Err(WriteError { written, .. }) if written > 0 => Ok(written),
             Err(e) => Err(e.errno.into()),
         }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::io::Write for WriteEnd {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self).write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

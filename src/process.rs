@@ -130,6 +130,68 @@ impl Status {
     pub const fn success(self) -> bool {
         matches!(self, Status::Exited(0))
     }
+
+    /// Its exit code if it exited (`WEXITSTATUS`), as
+    /// `std::process::ExitStatus::code`; `None` if a signal ended or
+    /// stopped it, or it was resumed.
+    #[doc(alias = "WEXITSTATUS")]
+    pub const fn code(self) -> Option<i32> {
+        match self {
+            Status::Exited(code) => Some(code as i32),
+            _ => None,
+        }
+    }
+
+    /// The signal that killed it (`WTERMSIG`), as std's
+    /// `ExitStatusExt::signal`; `None` if it exited, stopped or resumed.
+    #[doc(alias = "WTERMSIG")]
+    pub const fn signal(self) -> Option<i32> {
+        match self {
+            Status::Killed { signal, .. } => Some(signal),
+            _ => None,
+        }
+    }
+
+    /// The signal that stopped it (`WSTOPSIG`); `None` for any other status.
+    #[doc(alias = "WSTOPSIG")]
+    pub const fn stopped_signal(self) -> Option<i32> {
+        match self {
+            Status::Stopped(signal) => Some(signal),
+            _ => None,
+        }
+    }
+}
+
+impl core::fmt::Display for Status {
+    /// As std's `ExitStatus` shows itself: `exit status: 1`, `signal: 9`,
+    /// `signal: 6 (core dumped)`, `stopped (signal: 19)`, `continued`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Status::Exited(code) => write!(f, "exit status: {code}"),
+            Status::Killed {
+                signal,
+                core_dumped,
+            } => {
+                write!(f, "signal: {signal}")?;
+                if core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+            Status::Stopped(signal) => write!(f, "stopped (signal: {signal})"),
+            Status::Continued => f.write_str("continued"),
+        }
+    }
+}
+
+/// The same status as std's type, for code that works with
+/// `std::process::ExitStatus`.
+#[cfg(feature = "std")]
+impl From<Status> for std::process::ExitStatus {
+    fn from(status: Status) -> std::process::ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        std::process::ExitStatus::from_raw(status.to_raw())
+    }
 }
 
 /// Options of [`waitpid`]: `WNOHANG`, `WUNTRACED`, `WCONTINUED`.
@@ -149,7 +211,33 @@ pub fn wait() -> Result<(Pid, Status)> {
     }
 }
 
-/// `waitpid(pid, &status, options)`: waits for the child `pid`.
+/// `waitpid(-1, &status, options)`: waits for any child, with options;
+/// `WaitOptions::NOHANG` makes it a check that does not wait.
+///
+/// Returns `None` only with `WaitOptions::NOHANG` when no child has changed
+/// state yet.
+///
+/// ```no_run
+/// use rawipc::process::{self, WaitOptions};
+/// // Reap every child that has ended, without waiting for the others.
+/// while let Ok(Some((pid, status))) = process::wait_any(WaitOptions::NOHANG) {
+///     println!("{pid:?}: {status}");
+/// }
+/// ```
+///
+/// Errors: `ECHILD` if this process has no child left to wait for, `EINVAL`
+/// for options the kernel does not know.
+///
+/// # References
+/// - [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
+#[doc(alias = "waitpid")]
+pub fn wait_any(options: WaitOptions) -> Result<Option<(Pid, Status)>> {
+    let reaped = retry(|| raw_wait(options))?;
+    Ok(reaped.map(|(pid, status)| (pid, Status::from_raw(status.as_raw()))))
+}
+
+/// `waitpid(pid, &status, options)`: waits for the child `pid` (for any
+/// child, see [`wait_any`]).
 ///
 /// Returns `None` only with `WaitOptions::NOHANG` when the child has not
 /// changed state yet.

@@ -96,12 +96,24 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 /// fails to link (rust-lang/rust#56152, #106864). Nothing unwinds in this
 /// library, so it is never called; if a foreign unwind ever reached it, the
 /// process aborts, as a panic would.
+///
+/// It is defined under its own name and given the name `rust_eh_personality`
+/// with hidden visibility, so that the links inside the library resolve to it
+/// and `librawipc.so` does not export it (a `#[no_mangle]` function would be
+/// exported whatever the version script says).
 #[cfg(not(test))]
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() -> ! {
+extern "C" fn eh_personality() -> ! {
     // SAFETY: libc's abort takes no argument and raises SIGABRT.
     unsafe { libc::abort() }
 }
+
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".set rust_eh_personality, {personality}",
+    personality = sym eh_personality,
+);
 
 /// Sets `errno` and returns the failure value of the caller's return type:
 /// the only place where a Rust error becomes the C convention.

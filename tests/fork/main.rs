@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
         process::wait_collects_every_child,
         process::sigkill_is_killed_9_without_core,
         process::waitpid_nohang_is_none_while_the_child_runs,
+        process::wait_any_nohang_reaps_any_ended_child_without_waiting,
         process::waitpid_of_a_non_child_is_echild,
         process::wait_without_children_is_echild,
         process::waitpid_unknown_option_is_einval,

@@ -129,6 +129,50 @@ pub fn waitpid_nohang_is_none_while_the_child_runs() {
     );
 }
 
+/// `wait_any(NOHANG)`: any child, without waiting; `None` while children
+/// run, each ended one once, then `ECHILD`.
+pub fn wait_any_nohang_reaps_any_ended_child_without_waiting() {
+    assert_eq!(process::wait_any(WaitOptions::NOHANG), Err(Errno::CHILD));
+    let (r, w) = pipe().unwrap();
+    let mut pids = BTreeSet::new();
+    for code in [3, 4] {
+        pids.insert(match fork() {
+            // Each child blocks until the parent closes the pipe.
+            Fork::Child => {
+                drop(w);
+                let mut buf = [0u8; 1];
+                let _ = r.read(&mut buf);
+                process::exit(code)
+            }
+            Fork::Parent(pid) => pid.as_raw_pid(),
+        });
+    }
+    drop(r);
+    assert_eq!(process::wait_any(WaitOptions::NOHANG), Ok(None));
+    drop(w);
+    let mut codes = BTreeSet::new();
+    while codes.len() < 2 {
+        // Until a child has ended (without reaping it), NOHANG finds none.
+        waitid(WaitId::All, WaitIdOptions::EXITED | WaitIdOptions::NOWAIT).unwrap();
+        let (pid, status) = process::wait_any(WaitOptions::NOHANG)
+            .unwrap()
+            .expect("an ended child");
+        assert!(
+            pids.remove(&pid.as_raw_pid()),
+            "{pid:?} reaped twice or not ours"
+        );
+        codes.insert(status.code().expect("it exited"));
+    }
+    assert_eq!(codes, BTreeSet::from([3, 4]));
+    assert_eq!(process::wait_any(WaitOptions::NOHANG), Err(Errno::CHILD));
+    // Without NOHANG it waits, as wait() does.
+    let pid = child_exiting_with(9);
+    assert_eq!(
+        process::wait_any(WaitOptions::empty()),
+        Ok(Some((pid, Status::Exited(9))))
+    );
+}
+
 pub fn waitpid_of_a_non_child_is_echild() {
     let init = Pid::from_raw(1).unwrap();
     assert_eq!(

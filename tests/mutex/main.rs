@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
         threads_of_two_processes_exclude_each_other,
         holder_killed_while_a_waiter_sleeps_gives_owner_died,
         holder_killed_before_try_lock_gives_owner_died,
+        lock_and_repair_composes_with_question_mark,
         owner_died_again_when_the_repairer_dies_too,
         one_of_two_sleeping_waiters_takes_over,
         racing_takeovers_give_owner_died_once,
@@ -262,6 +263,50 @@ fn holder_killed_while_a_waiter_sleeps_gives_owner_died() {
     expect_killed(child);
 }
 
+/// `lock_and_repair` with `?`: after a holder died, the repair runs once,
+/// the guard comes back consistent, and the mutex stays recoverable; on a
+/// mutex that is not recoverable, `?` carries ENOTRECOVERABLE.
+fn lock_and_repair_composes_with_question_mark() {
+    fn bump(m: &ProcessMutex<[u64; 2]>, repairs: &mut u32) -> rawipc::Result<u64> {
+        let mut guard = m.lock_and_repair(|v| {
+            *repairs += 1;
+            v[1] = v[0];
+        })?;
+        assert!(guard.is_consistent());
+        guard[0] += 1;
+        guard[1] += 1;
+        Ok(guard[0])
+    }
+    let data = Shared::new(ProcessMutex::new([0u64; 2])).expect("shared memory");
+    let mut repairs = 0;
+    assert_eq!(bump(&data, &mut repairs), Ok(1));
+    assert_eq!(repairs, 0, "no repair without a dead holder");
+    let child = spawn(|| {
+        let mut guard = data.lock().expect("lock");
+        guard[0] = 5; // half an update: [5, 1]
+        die();
+    });
+    expect_killed(child);
+    assert_eq!(bump(&data, &mut repairs), Ok(6));
+    assert_eq!(repairs, 1);
+    assert_eq!(*data.lock().expect("an ordinary lock"), [6, 6]);
+    assert_eq!(bump(&data, &mut repairs), Ok(7));
+    assert_eq!(repairs, 1);
+
+    // Made not recoverable on purpose: a dead holder, then an unrepaired unlock.
+    let child = spawn(|| {
+        let _guard = data.lock().expect("lock");
+        die();
+    });
+    expect_killed(child);
+    let Err(LockError::OwnerDied(guard)) = data.lock() else {
+        panic!("expected OwnerDied");
+    };
+    drop(guard);
+    assert_eq!(bump(&data, &mut repairs), Err(Errno::NOTRECOVERABLE));
+    assert_eq!(repairs, 1);
+}
+
 fn holder_killed_before_try_lock_gives_owner_died() {
     let data = Shared::new(ProcessMutex::new(0u64)).expect("shared memory");
     let child = spawn(|| {
@@ -454,7 +499,7 @@ fn unlocking_unrepaired_makes_it_not_recoverable_for_all() {
     for _ in 0..3 {
         let e = data.lock().expect_err("not recoverable");
         assert!(matches!(e, LockError::NotRecoverable));
-        assert_eq!(Errno::from(e), Errno::NOTRECOVERABLE);
+        assert_eq!(e.errno(), Errno::NOTRECOVERABLE);
         assert!(matches!(data.try_lock(), Err(LockError::NotRecoverable)));
     }
     let other = spawn(|| {
