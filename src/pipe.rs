@@ -260,7 +260,7 @@ impl std::io::Read for ReadEnd {
 impl std::io::Write for &WriteEnd {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // One write at a time, so that a short count is reported, not hidden.
-        match write_all(&*self, buf) {
+        match write_all(*self, buf) {
             Ok(()) => Ok(buf.len()),
             Err(WriteError { written, .. }) if written > 0 => Ok(written),
             Err(e) => Err(e.errno.into()),
