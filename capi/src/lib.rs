@@ -26,6 +26,10 @@ mod mirrors;
 
 mod io;
 
+// Explain mode (RAWIPC_EXPLAIN=1): what the mirrors see of the notes'
+// classic pipe mistakes, told on stderr.
+mod explain;
+
 mod chan;
 mod msg;
 mod mutex;
@@ -46,7 +50,7 @@ pub type ssize_t = isize;
 /// linked with one): the mirrors are libc's own calls, so that they behave
 /// exactly as those.
 pub(crate) mod libc {
-    use super::{c_int, c_void, pid_t, ssize_t};
+    use super::{c_char, c_int, c_void, pid_t, ssize_t};
     unsafe extern "C" {
         pub(crate) fn __errno_location() -> *mut c_int;
         #[cfg_attr(test, allow(dead_code))]
@@ -64,6 +68,26 @@ pub(crate) mod libc {
             protocol: c_int,
             fds: *mut c_int,
         ) -> c_int;
+        // Explain mode only (explain.rs): the environment variable, SIGPIPE's
+        // disposition and mask, the exit check and the watcher thread.
+        pub(crate) fn getenv(name: *const c_char) -> *mut c_char;
+        pub(crate) fn sigaction(sig: c_int, act: *const c_void, old: *mut c_void) -> c_int;
+        pub(crate) fn pthread_sigmask(how: c_int, set: *const c_void, old: *mut c_void) -> c_int;
+        pub(crate) fn atexit(f: extern "C" fn()) -> c_int;
+        pub(crate) fn pthread_attr_init(attr: *mut c_void) -> c_int;
+        pub(crate) fn pthread_attr_setstack(
+            attr: *mut c_void,
+            stack: *mut c_void,
+            size: usize,
+        ) -> c_int;
+        pub(crate) fn pthread_attr_destroy(attr: *mut c_void) -> c_int;
+        pub(crate) fn pthread_create(
+            thread: *mut c_void,
+            attr: *const c_void,
+            start: extern "C" fn(*mut c_void) -> *mut c_void,
+            arg: *mut c_void,
+        ) -> c_int;
+        pub(crate) fn pthread_detach(thread: u64) -> c_int;
     }
 }
 
