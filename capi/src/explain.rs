@@ -22,17 +22,29 @@
 //! - a process that exits with children it never waited for (an `atexit`
 //!   handler, registered at the first fork in explain mode).
 //!
-//! How a blocked call is noticed without changing it: a poll with a timeout
-//! before the real call cannot stand in for it, because after a signal
-//! handler installed with SA_RESTART a poll returns EINTR where the read
-//! would have been restarted, and which signal ran is not known afterwards.
-//! So the real call runs as it is, and a watcher thread (started at the
-//! first call that would block, in explain mode only, on a static stack,
-//! with every signal blocked so that it never takes one meant for the
-//! program, making raw system calls only) looks every quarter second at
-//! which call is in progress. The trade-off: in explain mode the process has
-//! one more thread once a call has blocked; only one call (the latest) is
-//! watched at a time.
+//! How a blocked call is noticed without changing it. A plain `poll` with a
+//! timeout before the real call would change it: after a signal handler
+//! installed with SA_RESTART, poll returns EINTR where the read would have
+//! gone on waiting, and which signal ran is not known afterwards. So, in
+//! explain mode and only for a call that would block, rawipc blocks every
+//! signal, makes a signalfd for those the thread had not blocked, and polls
+//! it together with the pipe (a wait re-checks its children with
+//! `waitid(WNOHANG | WNOWAIT)` every 100 ms). A signal leaves it pending
+//! (a signalfd that is not read consumes nothing): rawipc looks at what the
+//! kernel would do with the first pending one (`sigpending`, `sigaction`),
+//! restores the mask, which runs the handler, and then does what the call
+//! would have done: returns -1 with errno EINTR if the handler was installed
+//! without SA_RESTART, goes on waiting otherwise. When the pipe has data or a
+//! child has something to report, the real call runs and returns at once;
+//! after BLOCKED_SECONDS the finding is printed and the real call runs,
+//! blocking as it would. The trade-offs, explain mode only: the signalfd
+//! holds an fd number while it waits (closed before the real call, so later
+//! fds are numbered as before; with no fd left, the call is not watched); in
+//! a program with several threads, a signal sent to the process while this
+//! thread waits goes to another thread that has it unblocked; a handler runs
+//! a few microseconds after its signal, from a different system call; a wait
+//! with WUNTRACED for a child whose parent's SIGCHLD handler has
+//! SA_NOCLDSTOP sees the stop up to 100 ms late.
 //!
 //! Finding the other end of a pipe: this process's fds are found with
 //! `poll` (zero timeout) over fds 0 to RLIMIT_NOFILE, at most 65536, 256 at a
@@ -40,8 +52,7 @@
 //! the same device and inode is the same pipe, `F_GETFL` tells its end. No
 //! file system (`/proc`) is used.
 
-use core::ffi::{c_char, c_int, c_void};
-use core::fmt::{self, Write as _};
+use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 
 use rustix::event::{PollFd, PollFlags, poll};
@@ -50,7 +61,7 @@ use rustix::fs::{FileType, OFlags, fcntl_getfl, fstat};
 use rustix::io::ioctl_fionread;
 use rustix::pipe::fcntl_getpipe_size;
 use rustix::process::{Pid, Resource, WaitId, WaitIdOptions, getpid, getrlimit, waitid};
-use rustix::time::{ClockId, Timespec, clock_gettime};
+use rustix::time::Timespec;
 
 use crate::{errno, libc, pid_t, ssize_t};
 
@@ -103,13 +114,13 @@ fn set_errno(value: c_int) {
 // ---------------------------------------------------------------------------
 // The call-ins: one per mirror, each the call itself when explain mode is off.
 
-/// rawipc_read: watched while it blocks on an empty pipe.
+/// rawipc_read: sat out while it blocks on an empty pipe.
 #[inline(always)]
-pub(crate) fn read(fd: c_int, call: impl FnOnce() -> ssize_t) -> ssize_t {
+pub(crate) fn read(fd: c_int, count: usize, call: impl FnOnce() -> ssize_t) -> ssize_t {
     if !on() {
         return call();
     }
-    read_explained(fd, call)
+    read_explained(fd, count, call)
 }
 
 /// rawipc_write: SIGPIPE explained before the write, EPIPE after it.
@@ -141,32 +152,47 @@ pub(crate) fn fork(call: impl FnOnce() -> pid_t) -> pid_t {
     pid
 }
 
+const EINTR: c_int = 4;
+const EPIPE: c_int = 32;
+
 #[cold]
 #[inline(never)]
-fn read_explained(fd: c_int, call: impl FnOnce() -> ssize_t) -> ssize_t {
+fn read_explained(fd: c_int, count: usize, call: impl FnOnce() -> ssize_t) -> ssize_t {
     let saved = errno();
-    let watching = empty_blocking_pipe(fd) && watch(Blocked::Read, fd);
-    set_errno(saved);
-    let n = call();
-    if watching {
-        unwatch();
+    if count > 0 && empty_blocking_pipe(fd) {
+        match sit_out(Some(fd), || false) {
+            SatOut::Interrupted => {
+                set_errno(EINTR);
+                return -1;
+            }
+            SatOut::Blocked => blocked_read(fd),
+            SatOut::Ready => {}
+        }
     }
-    n
+    set_errno(saved);
+    call()
 }
 
 #[cold]
 #[inline(never)]
 fn write_explained(fd: c_int, call: impl FnOnce() -> ssize_t) -> ssize_t {
     let saved = errno();
+    // A program that ignores or handles SIGPIPE has asked for EPIPE, and
+    // says nothing; one with SIGPIPE at its default has not.
     let no_reader = is_pipe(fd).is_some() && no_reader(fd);
-    if no_reader && sigpipe_kills() {
+    let sigpipe = if no_reader {
+        sigpipe_state()
+    } else {
+        Sigpipe::Chosen
+    };
+    if sigpipe == Sigpipe::Kills {
         explain(Finding::Sigpipe, fd, 0);
     }
     set_errno(saved);
     let n = call();
-    if no_reader && n == -1 {
+    if sigpipe == Sigpipe::Blocked && n == -1 {
         let after = errno();
-        if after == rustix::io::Errno::PIPE.raw_os_error() {
+        if after == EPIPE {
             explain(Finding::Epipe, fd, 0);
         }
         set_errno(after);
@@ -178,18 +204,21 @@ fn write_explained(fd: c_int, call: impl FnOnce() -> ssize_t) -> ssize_t {
 #[inline(never)]
 fn wait_explained(pid: pid_t, options: c_int, call: impl FnOnce() -> pid_t) -> pid_t {
     let saved = errno();
-    let watching = wait_would_block(pid, options) && {
+    if wait_would_block(pid, options) {
         if let Some(full) = full_pipe_held() {
             explain(Finding::FullPipeWait, full.fd, pid);
         }
-        watch(Blocked::Wait, pid)
-    };
-    set_errno(saved);
-    let r = call();
-    if watching {
-        unwatch();
+        match sit_out(None, || !wait_would_block(pid, options)) {
+            SatOut::Interrupted => {
+                set_errno(EINTR);
+                return -1;
+            }
+            SatOut::Blocked => blocked_wait(pid, options),
+            SatOut::Ready => {}
+        }
     }
-    r
+    set_errno(saved);
+    call()
 }
 
 #[cold]
@@ -198,7 +227,6 @@ fn forked(pid: pid_t) {
     let saved = errno();
     if pid == 0 {
         children::forget_all();
-        watcher::forget();
     } else if pid > 0 {
         children::record(pid);
     }
@@ -231,7 +259,8 @@ fn access(fd: c_int) -> Option<(bool, bool)> {
 fn empty_blocking_pipe(fd: c_int) -> bool {
     let Some(b) = borrow(fd) else { return false };
     is_pipe(fd).is_some()
-        && fcntl_getfl(b).is_ok_and(|f| !f.contains(OFlags::NONBLOCK))
+        && fcntl_getfl(b)
+            .is_ok_and(|f| !f.contains(OFlags::NONBLOCK) && (f & OFlags::RWMODE) != OFlags::WRONLY)
         && ioctl_fionread(b).is_ok_and(|n| n == 0)
 }
 
@@ -309,12 +338,14 @@ fn full_pipe_held() -> Option<FullPipe> {
     })
 }
 
-/// The waitid target and options that match waitpid(pid, options).
+/// The waitid target and options that match waitpid(pid, options), or None
+/// if waitpid returns at once (WNOHANG, options it refuses, pid INT_MIN).
 fn wait_target(pid: pid_t, options: c_int) -> Option<(WaitId<'static>, WaitIdOptions)> {
     const WNOHANG: c_int = 1;
-    const WUNTRACED: c_int = 2;
-    const WCONTINUED: c_int = 8;
-    if options & WNOHANG != 0 {
+    // WUNTRACED, WCONTINUED, __WNOTHREAD, __WCLONE, __WALL: the options
+    // wait4 takes besides WNOHANG, with the same values for waitid.
+    const PASSED: c_int = 2 | 8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000_u32 as c_int;
+    if options & WNOHANG != 0 || options & !PASSED != 0 {
         return None;
     }
     let id = match pid {
@@ -324,14 +355,8 @@ fn wait_target(pid: pid_t, options: c_int) -> Option<(WaitId<'static>, WaitIdOpt
         p if p > c_int::MIN => WaitId::Pgid(Pid::from_raw(-p)),
         _ => return None,
     };
-    let mut how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-    if options & WUNTRACED != 0 {
-        how |= WaitIdOptions::STOPPED;
-    }
-    if options & WCONTINUED != 0 {
-        how |= WaitIdOptions::CONTINUED;
-    }
-    Some((id, how))
+    let how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    Some((id, how | WaitIdOptions::from_bits_retain(options as u32)))
 }
 
 /// True if a child it waits for exists and none has anything to report yet.
@@ -339,160 +364,204 @@ fn wait_would_block(pid: pid_t, options: c_int) -> bool {
     wait_target(pid, options).is_some_and(|(id, how)| matches!(waitid(id, how), Ok(None)))
 }
 
-/// True if SIGPIPE would end this process: its default action, unblocked.
-fn sigpipe_kills() -> bool {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sigpipe {
+    /// Default action, unblocked: the write ends the process.
+    Kills,
+    /// Default action, blocked: the write fails with EPIPE.
+    Blocked,
+    /// Ignored or handled: the program expects EPIPE.
+    Chosen,
+}
+
+/// What a SIGPIPE would do to this thread now.
+fn sigpipe_state() -> Sigpipe {
     const SIGPIPE: c_int = 13;
-    // Room for libc's struct sigaction and sigset_t; both begin as used here
-    // (the handler first; bit n-1 of the first word for signal n).
-    let mut action = [0u64; 40];
-    let mut mask = [0u64; 16];
-    // SAFETY: buffers larger than libc's types; NULL: change nothing.
-    let ok = unsafe {
-        libc::sigaction(SIGPIPE, core::ptr::null(), action.as_mut_ptr().cast()) == 0
-            && libc::pthread_sigmask(0, core::ptr::null(), mask.as_mut_ptr().cast()) == 0
-    };
-    ok && action[0] == 0 && mask[0] & (1 << (SIGPIPE - 1)) == 0
+    let mut mask = SigSet([0; 16]);
+    if disposition(SIGPIPE).is_none_or(|a| a.handler != SIG_DFL)
+        || !sigmask(SIG_SETMASK, None, Some(&mut mask))
+    {
+        return Sigpipe::Chosen;
+    }
+    if mask.0[0] & (1 << (SIGPIPE - 1)) == 0 {
+        Sigpipe::Kills
+    } else {
+        Sigpipe::Blocked
+    }
 }
 
 // ---------------------------------------------------------------------------
-// The call in progress, and the thread that watches it.
+// Sitting out a call that would block, as the call itself would.
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Blocked {
-    Read = 1,
-    Wait = 2,
+/// libc's `sigset_t` (1024 bits on glibc and musl; the kernel's 64 first).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SigSet([u64; 16]);
+
+/// libc's `struct sigaction` on Linux (glibc and musl), with room to spare.
+#[repr(C)]
+struct SigAction {
+    handler: usize,
+    mask: SigSet,
+    flags: c_int,
+    restorer: usize,
+    spare: [u64; 4],
 }
 
-/// The watched call: 0 when none, else (what << 40) | (target & 0xffffffff)
-/// with a generation in bits 32..40 so that a new call is never taken for the
-/// last; SINCE is when it began.
-static WATCHED: AtomicU64 = AtomicU64::new(0);
-static SINCE: AtomicU64 = AtomicU64::new(0);
-static GENERATION: AtomicU64 = AtomicU64::new(0);
+const SIG_SETMASK: c_int = 2;
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+const SA_RESTART: c_int = 0x1000_0000;
+const SFD_NONBLOCK: c_int = 0o4000;
+const SFD_CLOEXEC: c_int = 0o2_000_000;
 
-fn now_ms() -> u64 {
-    let t = clock_gettime(ClockId::Monotonic);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+fn sigmask(how: c_int, set: Option<&SigSet>, old: Option<&mut SigSet>) -> bool {
+    let set = set.map_or(core::ptr::null(), |s| core::ptr::from_ref(s).cast());
+    let old = old.map_or(core::ptr::null_mut(), |s| core::ptr::from_mut(s).cast());
+    // SAFETY: NULL or sigset_t-sized buffers.
+    unsafe { libc::pthread_sigmask(how, set, old) == 0 }
 }
 
-/// Marks the call about to block; false if another call is being watched.
-fn watch(what: Blocked, target: c_int) -> bool {
-    if !watcher::running() {
-        return false;
+fn disposition(sig: c_int) -> Option<SigAction> {
+    let mut action = SigAction {
+        handler: 0,
+        mask: SigSet([0; 16]),
+        flags: 0,
+        restorer: 0,
+        spare: [0; 4],
+    };
+    // SAFETY: a buffer at least as large as libc's struct sigaction.
+    let ok = unsafe {
+        libc::sigaction(
+            sig,
+            core::ptr::null(),
+            core::ptr::from_mut(&mut action).cast(),
+        ) == 0
+    };
+    ok.then_some(action)
+}
+
+/// How a call that would block was sat out.
+#[derive(PartialEq, Eq)]
+enum SatOut {
+    /// What it waits for has come (or it was not watched): make the call.
+    Ready,
+    /// A handler without SA_RESTART ran: the call returns -1, EINTR.
+    Interrupted,
+    /// BLOCKED_SECONDS passed: explain, then make the call.
+    Blocked,
+}
+
+/// Waits, as a blocked read of `fd` (or, with None, a wait whose `ready`
+/// turns true) would, for up to BLOCKED_SECONDS: see the module's doc.
+fn sit_out(fd: Option<c_int>, ready: impl Fn() -> bool) -> SatOut {
+    let mut old = SigSet([0; 16]);
+    if !sigmask(SIG_SETMASK, Some(&SigSet([!0; 16])), Some(&mut old)) {
+        return SatOut::Ready;
     }
-    let generation = GENERATION.fetch_add(1, Ordering::Relaxed) & 0xff;
-    let word = ((what as u64) << 40) | (generation << 32) | u64::from(target as u32);
-    SINCE.store(now_ms(), Ordering::Relaxed);
-    WATCHED
-        .compare_exchange(0, word, Ordering::Release, Ordering::Relaxed)
-        .is_ok()
-}
-
-fn unwatch() {
-    WATCHED.store(0, Ordering::Release);
-}
-
-mod watcher {
-    use super::*;
-
-    /// The pid of the process whose watcher thread runs (0: none).
-    static OWNER: AtomicI32 = AtomicI32::new(0);
-
-    #[repr(C, align(64))]
-    struct Stack([u8; 128 * 1024]);
-    static mut STACK: Stack = Stack([0; 128 * 1024]);
-
-    /// In a forked child: the parent's thread is not there.
-    pub(super) fn forget() {
-        OWNER.store(0, Ordering::Relaxed);
+    let mut wake = old;
+    for word in &mut wake.0 {
+        *word = !*word;
     }
+    // SAFETY: a valid sigset_t; a new fd or -1.
+    let sfd = unsafe {
+        libc::signalfd(
+            -1,
+            core::ptr::from_ref(&wake).cast(),
+            SFD_NONBLOCK | SFD_CLOEXEC,
+        )
+    };
+    let outcome = match borrow(sfd) {
+        Some(signals) => sit_out_with(signals, fd, &ready, &old),
+        None => SatOut::Ready,
+    };
+    if sfd >= 0 {
+        // SAFETY: the signalfd made above, closed once.
+        unsafe { libc::close(sfd) };
+    }
+    sigmask(SIG_SETMASK, Some(&old), None);
+    outcome
+}
 
-    /// Starts the watcher thread once per process; false if it cannot run.
-    pub(super) fn running() -> bool {
-        let me = getpid().as_raw_nonzero().get();
-        match OWNER.load(Ordering::Acquire) {
-            owner if owner == me => return true,
-            -1 => return false,
-            _ => {}
+fn sit_out_with(
+    signals: BorrowedFd<'_>,
+    fd: Option<c_int>,
+    ready: &dyn Fn() -> bool,
+    old: &SigSet,
+) -> SatOut {
+    let deadline = now_ms() + BLOCKED_SECONDS * 1000;
+    let all = SigSet([!0; 16]);
+    loop {
+        let now = now_ms();
+        if now >= deadline {
+            return SatOut::Blocked;
         }
-        if OWNER
-            .compare_exchange(0, -1, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return OWNER.load(Ordering::Acquire) == me;
-        }
-        let started = start();
-        OWNER.store(if started { me } else { 0 }, Ordering::Release);
-        started
-    }
-
-    fn start() -> bool {
-        // pthread_attr_t and sigset_t, with room to spare.
-        let mut attr = [0u64; 16];
-        let mut thread = 0u64;
-        let all = [!0u64; 16];
-        let mut old = [0u64; 16];
-        // SAFETY: the attribute, thread id and signal sets are buffers larger
-        // than libc's types; the stack is this module's static, used by the
-        // one watcher thread of this process only. The new thread inherits
-        // the blocked mask; this thread's is restored at once.
-        unsafe {
-            if libc::pthread_attr_init(attr.as_mut_ptr().cast()) != 0 {
-                return false;
-            }
-            let stack = &raw mut STACK;
-            let ok = libc::pthread_attr_setstack(
-                attr.as_mut_ptr().cast(),
-                stack.cast(),
-                size_of::<Stack>(),
-            ) == 0
-                && libc::pthread_sigmask(2, all.as_ptr().cast(), old.as_mut_ptr().cast()) == 0;
-            let started = ok
-                && libc::pthread_create(
-                    (&raw mut thread).cast(),
-                    attr.as_ptr().cast(),
-                    watch_loop,
-                    core::ptr::null_mut(),
-                ) == 0;
-            if ok {
-                libc::pthread_sigmask(2, old.as_ptr().cast(), core::ptr::null_mut());
-            }
-            libc::pthread_attr_destroy(attr.as_mut_ptr().cast());
-            if started {
-                libc::pthread_detach(thread);
-            }
-            started
-        }
-    }
-
-    /// The watcher: every quarter second, the call in progress; once it has
-    /// blocked for BLOCKED_SECONDS, what it waits on.
-    extern "C" fn watch_loop(_: *mut c_void) -> *mut c_void {
-        let quarter = Timespec {
-            tv_sec: 0,
-            tv_nsec: 250_000_000,
+        let step = if fd.is_some() {
+            deadline - now
+        } else {
+            (deadline - now).min(100)
         };
-        let mut explained = 0;
-        loop {
-            let _ = rustix::thread::nanosleep(&quarter);
-            let word = WATCHED.load(Ordering::Acquire);
-            if word == 0 || word == explained {
-                continue;
-            }
-            let waited = now_ms().saturating_sub(SINCE.load(Ordering::Relaxed));
-            if waited < BLOCKED_SECONDS * 1000 {
-                continue;
-            }
-            explained = word;
-            let target = word as u32 as c_int;
-            if (word >> 40) as u8 == Blocked::Read as u8 {
-                blocked_read(target);
-            } else {
-                blocked_wait(target);
-            }
+        let timeout = Timespec {
+            tv_sec: (step / 1000) as _,
+            tv_nsec: ((step % 1000) * 1_000_000) as _,
+        };
+        let target = fd.and_then(borrow);
+        let mut fds = [
+            PollFd::new(&signals, PollFlags::IN),
+            PollFd::new(&signals, PollFlags::empty()),
+        ];
+        let n = if let Some(t) = &target {
+            fds[1] = PollFd::new(t, PollFlags::IN);
+            2
+        } else {
+            1
+        };
+        if poll(&mut fds[..n], Some(&timeout)).is_err() {
+            return SatOut::Ready;
+        }
+        if n == 2 && !fds[1].revents().is_empty() || n == 1 && ready() {
+            return SatOut::Ready;
+        }
+        if fds[0].revents().is_empty() {
+            continue;
+        }
+        // A signal is pending: let it be delivered as during the call.
+        let restarts = first_handled_pending(old).map(|flags| flags & SA_RESTART != 0);
+        sigmask(SIG_SETMASK, Some(old), None);
+        sigmask(SIG_SETMASK, Some(&all), None);
+        if restarts == Some(false) {
+            return SatOut::Interrupted;
         }
     }
+}
+
+/// The flags of the handler of the first pending signal the thread had not
+/// blocked that has a handler (the one whose SA_RESTART decides whether the
+/// interrupted call restarts), or None if no pending signal has a handler.
+fn first_handled_pending(old: &SigSet) -> Option<c_int> {
+    let mut pending = SigSet([0; 16]);
+    // SAFETY: a sigset_t-sized buffer.
+    if unsafe { libc::sigpending(core::ptr::from_mut(&mut pending).cast()) } != 0 {
+        return None;
+    }
+    (1..=64).find_map(|sig: c_int| {
+        let bit = 1u64 << (sig - 1);
+        if pending.0[0] & bit == 0 || old.0[0] & bit != 0 {
+            return None;
+        }
+        let action = disposition(sig)?;
+        (action.handler != SIG_DFL && action.handler != SIG_IGN).then_some(action.flags)
+    })
+}
+
+/// Milliseconds on the monotonic clock (libc's clock_gettime: in a static
+/// program rustix's would bring a second vDSO lookup along).
+fn now_ms() -> u64 {
+    const CLOCK_MONOTONIC: c_int = 1;
+    let mut t = [0i64; 2];
+    // SAFETY: a struct timespec-sized buffer; this clock always exists.
+    unsafe { libc::clock_gettime(CLOCK_MONOTONIC, t.as_mut_ptr().cast()) };
+    t[0] as u64 * 1000 + t[1] as u64 / 1_000_000
 }
 
 fn blocked_read(fd: c_int) {
@@ -505,8 +574,8 @@ fn blocked_read(fd: c_int) {
     }
 }
 
-fn blocked_wait(pid: pid_t) {
-    if !wait_would_block(pid, 0) {
+fn blocked_wait(pid: pid_t, options: c_int) {
+    if !wait_would_block(pid, options) {
         return;
     }
     match full_pipe_held() {
@@ -594,7 +663,7 @@ enum Finding {
 
 /// What has been explained already (kind and first number), so that each
 /// finding is printed once.
-static EXPLAINED: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+static EXPLAINED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 
 fn first_time(finding: Finding, a: c_int) -> bool {
     let key = ((finding as u64) << 32) | u64::from(a as u32);
@@ -608,33 +677,61 @@ fn first_time(finding: Finding, a: c_int) -> bool {
     true
 }
 
-/// A paragraph formatted on the stack, written to stderr with one write.
+/// A paragraph put together on the stack (words and numbers, no
+/// `core::fmt`, to keep the library small) and written to stderr with one
+/// write.
 struct Paragraph {
     buf: [u8; 1024],
     len: usize,
 }
 
-impl fmt::Write for Paragraph {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+impl Paragraph {
+    /// Begins a paragraph: "rawipc explain (pid N): ".
+    fn new() -> Self {
+        let mut p = Paragraph {
+            buf: [0; 1024],
+            len: 0,
+        };
+        let pid = getpid().as_raw_nonzero().get();
+        p.s("rawipc explain (pid ").n(pid.into()).s("): ");
+        p
     }
-}
 
-fn print(body: impl FnOnce(&mut Paragraph) -> fmt::Result) {
-    let mut p = Paragraph {
-        buf: [0; 1024],
-        len: 0,
-    };
-    let pid = getpid().as_raw_nonzero().get();
-    let _ = write!(p, "rawipc explain (pid {pid}): ");
-    let _ = body(&mut p);
-    let _ = p.write_str("\n");
-    if let Some(stderr) = borrow(2) {
-        let _ = rustix::io::write(stderr, &p.buf[..p.len]);
+    /// Adds words (what does not fit is left out).
+    #[inline(never)]
+    fn s(&mut self, words: &str) -> &mut Self {
+        let n = words.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&words.as_bytes()[..n]);
+        self.len += n;
+        self
+    }
+
+    /// Adds a number in decimal.
+    fn n(&mut self, value: i64) -> &mut Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = value.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if value < 0 {
+            self.s("-");
+        }
+        // SAFETY: ASCII digits only.
+        self.s(unsafe { core::str::from_utf8_unchecked(&digits[i..]) })
+    }
+
+    /// Ends the paragraph and writes it to stderr.
+    fn print(&mut self) {
+        self.s("\n");
+        if let Some(stderr) = borrow(2) {
+            let _ = rustix::io::write(stderr, &self.buf[..self.len]);
+        }
     }
 }
 
@@ -642,102 +739,88 @@ fn explain(finding: Finding, a: c_int, b: c_int) {
     if !first_time(finding, a) {
         return;
     }
-    let s = BLOCKED_SECONDS;
+    let (a, b) = (i64::from(a), i64::from(b));
+    let s = BLOCKED_SECONDS as i64;
+    let mut p = Paragraph::new();
     match finding {
-        Finding::HoldsWriteEnd => print(|p| {
-            write!(
-                p,
-                "read(fd {a}) has waited {s} seconds on an empty pipe, and this process itself holds fd {b}, \
-                 a write end of the same pipe. read returns 0 (end of file) only once every write end is \
-                 closed, so it will wait forever once the other side has stopped writing. The notes: the parent \
-                 closes the write side of the fd (close({b}) right after fork) and uses the read command on the \
-                 read side of the fd; the child closes the read side."
-            )
-        }),
-        Finding::ReadBlocked => print(|p| {
-            write!(
-                p,
-                "read(fd {a}) has waited {s} seconds on an empty pipe. This process does not hold a write end \
-                 of it; another process does (with none left, read would return 0, end of file) and has not \
-                 written. If that process is itself waiting for this one (both read first), neither can go \
-                 on: let one side write first, or have the writer close its write end when it is done."
-            )
-        }),
+        Finding::HoldsWriteEnd => p
+            .s("read(fd ").n(a).s(") has waited ").n(s)
+            .s(" seconds on an empty pipe, and this process itself holds fd ").n(b)
+            .s(", a write end of the same pipe. read returns 0 (end of file) only once every write end \
+                is closed, so it will wait forever once the other side has stopped writing. The notes: \
+                the parent closes the write side of the fd (close(").n(b)
+            .s(") right after fork) and uses the read command on the read side of the fd; the child \
+                closes the read side."),
+        Finding::ReadBlocked => p
+            .s("read(fd ").n(a).s(") has waited ").n(s)
+            .s(" seconds on an empty pipe. This process does not hold a write end of it; another \
+                process does (with none left, read would return 0, end of file) and has not written. \
+                If that process is itself waiting for this one (both read first), neither can go on: \
+                let one side write first, or have the writer close its write end when it is done."),
         Finding::FullPipeWait => {
-            let full = full_pipe_held();
-            let (unread, size) = full.map_or((0, 0), |f| (f.unread, f.size));
-            let whom = if b > 0 { "child" } else { "a child" };
-            print(|p| {
-                write!(p, "waiting for {whom}")?;
-                if b > 0 {
-                    write!(p, " {b}")?;
-                }
-                write!(
-                    p,
-                    " while this process holds fd {a}, the read end of a pipe that is full ({unread} bytes \
-                     unread; the pipe holds {size}). A child writing more to it waits for room that only a \
-                     read can make, and this process does not read while it waits: both wait forever. Read \
-                     the pipe until read returns 0 (end of file), then wait for the child."
-                )
-            })
-        }
-        Finding::WaitBlocked => print(|p| {
-            let which = if a > 0 { "child" } else { "any child" };
-            write!(p, "the wait for {which}")?;
-            if a > 0 {
-                write!(p, " {a}")?;
+            let (unread, size) = full_pipe_held().map_or((0, 0), |f| (f.unread, f.size));
+            p.s("waiting for ");
+            if b > 0 {
+                p.s("child ").n(b);
+            } else {
+                p.s("a child");
             }
-            write!(
-                p,
-                " has waited {s} seconds: it is still running. If it is waiting for this process (reading \
-                 a pipe this process should write to or close, or writing to one this process should read), \
-                 neither can go on: close the pipe ends this process does not use before waiting."
-            )
-        }),
-        Finding::Sigpipe => print(|p| {
-            write!(
-                p,
-                "write(fd {a}) is about to write to a pipe whose read end no process holds any more. The \
-                 kernel answers with SIGPIPE, which ends this process without a word (the shell shows status \
-                 141). The reader closed the read side of the fd, or ended, before this write. Keep the \
-                 reader reading until the writer is done, or ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) and \
-                 check that write returns -1 with errno EPIPE."
-            )
-        }),
-        Finding::Epipe => print(|p| {
-            write!(
-                p,
-                "write(fd {a}) failed with EPIPE: no process holds the read end of this pipe any more (the \
-                 reader closed the read side of the fd, or ended). What is written now is lost: check what \
-                 write returns and stop writing."
-            )
-        }),
-        Finding::Zombies => {}
-    }
+            p.s(" while this process holds fd ").n(a)
+                .s(", the read end of a pipe that is full (").n(unread as i64)
+                .s(" bytes unread; the pipe holds ").n(size as i64)
+                .s("). A child writing more to it waits for room that only a read can make, and this \
+                    process does not read while it waits: both wait forever. Read the pipe until read \
+                    returns 0 (end of file), then wait for the child.")
+        }
+        Finding::WaitBlocked => {
+            p.s("the wait for ");
+            if a > 0 {
+                p.s("child ").n(a);
+            } else {
+                p.s("any child");
+            }
+            p.s(" has waited ").n(s)
+                .s(" seconds: it is still running. If it is waiting for this process (reading a pipe \
+                    this process should write to or close, or writing to one this process should \
+                    read), neither can go on: close the pipe ends this process does not use before \
+                    waiting.")
+        }
+        Finding::Sigpipe => p
+            .s("write(fd ").n(a)
+            .s(") is about to write to a pipe whose read end no process holds any more. The kernel \
+                answers with SIGPIPE, which ends this process without a word (the shell shows status \
+                141). The reader closed the read side of the fd, or ended, before this write. Keep the \
+                reader reading until the writer is done, or ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) \
+                and check that write returns -1 with errno EPIPE."),
+        Finding::Epipe => p
+            .s("write(fd ").n(a)
+            .s(") failed with EPIPE: no process holds the read end of this pipe any more (the reader \
+                closed the read side of the fd, or ended). SIGPIPE, which would have ended this \
+                process, is blocked, so write returns -1 instead. What is written now is lost: check \
+                what write returns, and stop writing at EPIPE."),
+        Finding::Zombies => return,
+    };
+    p.print();
 }
 
 fn explain_zombies(pids: &[pid_t]) {
     if !first_time(Finding::Zombies, 0) {
         return;
     }
-    print(|p| {
-        let n = pids.len();
-        write!(
-            p,
-            "this process is exiting with {n} child{} it never waited for (pid",
-            if n == 1 { "" } else { "ren" }
-        )?;
-        if n > 1 {
-            p.write_str("s")?;
-        }
-        for (i, pid) in pids.iter().enumerate() {
-            write!(p, "{}{pid}", if i == 0 { " " } else { ", " })?;
-        }
-        write!(
-            p,
-            "). A child that has ended stays a zombie until its parent waits for it, and its exit status is \
-             lost. As in the notes, the parent calls wait(NULL) (or waitpid) once for each child it forked \
-             before it ends."
-        )
-    });
+    let n = pids.len();
+    let mut p = Paragraph::new();
+    p.s("this process is exiting with ")
+        .n(n as i64)
+        .s(if n == 1 {
+            " child it never waited for (pid"
+        } else {
+            " children it never waited for (pids"
+        });
+    for (i, pid) in pids.iter().enumerate() {
+        p.s(if i == 0 { " " } else { ", " }).n(i64::from(*pid));
+    }
+    p.s("). A child that has ended stays a zombie until its parent waits for it, and its exit status \
+         is lost. As in the notes, the parent calls wait(NULL) (or waitpid) once for each child it \
+         forked before it ends.")
+        .print();
 }

@@ -69,25 +69,14 @@ pub(crate) mod libc {
             fds: *mut c_int,
         ) -> c_int;
         // Explain mode only (explain.rs): the environment variable, SIGPIPE's
-        // disposition and mask, the exit check and the watcher thread.
+        // disposition and mask, what is pending, the exit check.
         pub(crate) fn getenv(name: *const c_char) -> *mut c_char;
         pub(crate) fn sigaction(sig: c_int, act: *const c_void, old: *mut c_void) -> c_int;
         pub(crate) fn pthread_sigmask(how: c_int, set: *const c_void, old: *mut c_void) -> c_int;
+        pub(crate) fn sigpending(set: *mut c_void) -> c_int;
+        pub(crate) fn signalfd(fd: c_int, mask: *const c_void, flags: c_int) -> c_int;
         pub(crate) fn atexit(f: extern "C" fn()) -> c_int;
-        pub(crate) fn pthread_attr_init(attr: *mut c_void) -> c_int;
-        pub(crate) fn pthread_attr_setstack(
-            attr: *mut c_void,
-            stack: *mut c_void,
-            size: usize,
-        ) -> c_int;
-        pub(crate) fn pthread_attr_destroy(attr: *mut c_void) -> c_int;
-        pub(crate) fn pthread_create(
-            thread: *mut c_void,
-            attr: *const c_void,
-            start: extern "C" fn(*mut c_void) -> *mut c_void,
-            arg: *mut c_void,
-        ) -> c_int;
-        pub(crate) fn pthread_detach(thread: u64) -> c_int;
+        pub(crate) fn clock_gettime(clock: c_int, time: *mut c_void) -> c_int;
     }
 }
 

@@ -122,7 +122,7 @@ pub unsafe extern "C" fn rawipc_pipe2(fds: *mut c_int, flags: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_read(fd: c_int, buf: *mut c_void, count: usize) -> ssize_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    explain::read(fd, || unsafe { libc::read(fd, buf, count) })
+    explain::read(fd, count, || unsafe { libc::read(fd, buf, count) })
 }
 
 /// Writes up to `count` bytes of `buf` to `fd`, as write(): one write, which
