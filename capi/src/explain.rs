@@ -43,8 +43,8 @@
 //! a program with several threads, a signal sent to the process while this
 //! thread waits goes to another thread that has it unblocked; a handler runs
 //! a few microseconds after its signal, from a different system call; a wait
-//! with WUNTRACED for a child whose parent's SIGCHLD handler has
-//! SA_NOCLDSTOP sees the stop up to 100 ms late.
+//! whose SIGCHLD does not come (the program blocks SIGCHLD, or a stop with
+//! SA_NOCLDSTOP) returns up to 100 ms late.
 //!
 //! Finding the other end of a pipe: this process's fds are found with
 //! `poll` (zero timeout) over fds 0 to RLIMIT_NOFILE, at most 65536, 256 at a
@@ -455,46 +455,64 @@ enum SatOut {
 /// Waits, as a blocked read of `fd` (or, with None, a wait whose `ready`
 /// turns true) would, for up to BLOCKED_SECONDS: see the module's doc.
 fn sit_out(fd: Option<c_int>, ready: impl Fn() -> bool) -> SatOut {
-    let mut old = SigSet([0; 16]);
-    if !sigmask(SIG_SETMASK, Some(&SigSet([!0; 16])), Some(&mut old)) {
-        return SatOut::Ready;
+    let deadline = now_ms() + BLOCKED_SECONDS * 1000;
+    loop {
+        let mut old = SigSet([0; 16]);
+        if !sigmask(SIG_SETMASK, Some(&SigSet([!0; 16])), Some(&mut old)) {
+            return SatOut::Ready;
+        }
+        let mut wake = old;
+        for word in &mut wake.0 {
+            *word = !*word;
+        }
+        // SAFETY: a valid sigset_t; a new fd or -1.
+        let sfd = unsafe {
+            libc::signalfd(
+                -1,
+                core::ptr::from_ref(&wake).cast(),
+                SFD_NONBLOCK | SFD_CLOEXEC,
+            )
+        };
+        let woke = borrow(sfd).map(|signals| wait_for(signals, fd, &ready, deadline));
+        // Which handler runs first is read while its signal is still
+        // pending; the signalfd is closed before it runs (it may longjmp).
+        let restarts = match woke {
+            Some(Woke::Signal) => first_handled_pending(&old).map(|f| f & SA_RESTART != 0),
+            _ => None,
+        };
+        if sfd >= 0 {
+            // SAFETY: the signalfd made above, closed once.
+            unsafe { libc::close(sfd) };
+        }
+        sigmask(SIG_SETMASK, Some(&old), None);
+        match woke {
+            None | Some(Woke::Ready) => return SatOut::Ready,
+            Some(Woke::Deadline) => return SatOut::Blocked,
+            Some(Woke::Signal) if restarts == Some(false) => return SatOut::Interrupted,
+            Some(Woke::Signal) => {}
+        }
     }
-    let mut wake = old;
-    for word in &mut wake.0 {
-        *word = !*word;
-    }
-    // SAFETY: a valid sigset_t; a new fd or -1.
-    let sfd = unsafe {
-        libc::signalfd(
-            -1,
-            core::ptr::from_ref(&wake).cast(),
-            SFD_NONBLOCK | SFD_CLOEXEC,
-        )
-    };
-    let outcome = match borrow(sfd) {
-        Some(signals) => sit_out_with(signals, fd, &ready, &old),
-        None => SatOut::Ready,
-    };
-    if sfd >= 0 {
-        // SAFETY: the signalfd made above, closed once.
-        unsafe { libc::close(sfd) };
-    }
-    sigmask(SIG_SETMASK, Some(&old), None);
-    outcome
 }
 
-fn sit_out_with(
+/// What ended a [`wait_for`].
+enum Woke {
+    Ready,
+    Signal,
+    Deadline,
+}
+
+/// Polls `fd` for reading (or `ready` every 100 ms) and the signalfd, until
+/// one is ready or the deadline.
+fn wait_for(
     signals: BorrowedFd<'_>,
     fd: Option<c_int>,
     ready: &dyn Fn() -> bool,
-    old: &SigSet,
-) -> SatOut {
-    let deadline = now_ms() + BLOCKED_SECONDS * 1000;
-    let all = SigSet([!0; 16]);
+    deadline: u64,
+) -> Woke {
     loop {
         let now = now_ms();
         if now >= deadline {
-            return SatOut::Blocked;
+            return Woke::Deadline;
         }
         let step = if fd.is_some() {
             deadline - now
@@ -516,21 +534,15 @@ fn sit_out_with(
         } else {
             1
         };
+        // EINTR: a signal rawipc cannot block (libc's own) ran its handler.
         if poll(&mut fds[..n], Some(&timeout)).is_err() {
-            return SatOut::Ready;
+            return Woke::Ready;
         }
         if n == 2 && !fds[1].revents().is_empty() || n == 1 && ready() {
-            return SatOut::Ready;
+            return Woke::Ready;
         }
-        if fds[0].revents().is_empty() {
-            continue;
-        }
-        // A signal is pending: let it be delivered as during the call.
-        let restarts = first_handled_pending(old).map(|flags| flags & SA_RESTART != 0);
-        sigmask(SIG_SETMASK, Some(old), None);
-        sigmask(SIG_SETMASK, Some(&all), None);
-        if restarts == Some(false) {
-            return SatOut::Interrupted;
+        if !fds[0].revents().is_empty() {
+            return Woke::Signal;
         }
     }
 }
