@@ -66,7 +66,7 @@ use rustix::time::Timespec;
 use crate::{errno, libc, pid_t, ssize_t};
 
 /// How long a read or a wait must have blocked before it is explained.
-pub const BLOCKED_SECONDS: u64 = 3;
+const BLOCKED_SECONDS: u64 = 3;
 
 /// The highest fd number the checks look at, whatever RLIMIT_NOFILE says.
 const MAX_FDS: u64 = 1 << 16;
