@@ -80,6 +80,7 @@ compile_error!("rawipc is a Linux library: it calls the Linux kernel directly");
 extern crate std;
 
 pub mod chan;
+pub mod explain;
 pub mod msg;
 pub mod mutex;
 pub mod pipe;

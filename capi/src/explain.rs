@@ -46,33 +46,26 @@
 //! whose SIGCHLD does not come (the program blocks SIGCHLD, or a stop with
 //! SA_NOCLDSTOP) returns up to 100 ms late.
 //!
-//! Finding the other end of a pipe: this process's fds are found with
-//! `poll` (zero timeout) over fds 0 to RLIMIT_NOFILE, at most 65536, 256 at a
-//! time (a closed fd answers POLLNVAL), and each open one is `fstat`ed:
-//! the same device and inode is the same pipe, `F_GETFL` tells its end. No
-//! file system (`/proc`) is used.
+//! What is looked at and what is said are shared with the Rust API, in
+//! `rawipc::explain::sees` and `rawipc::explain::says`; this file decides
+//! when to look, for the C calls.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fd::BorrowedFd;
-use rustix::fs::{FileType, OFlags, fcntl_getfl, fstat};
-use rustix::io::ioctl_fionread;
-use rustix::pipe::fcntl_getpipe_size;
-use rustix::process::{Pid, Resource, WaitId, WaitIdOptions, getpid, getrlimit, waitid};
+use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 use rustix::time::Timespec;
+
+use rawipc_core::explain::says::{self, Finding, explain};
+use rawipc_core::explain::sees::{
+    borrow, empty_blocking_pipe, full_pipe_held, is_pipe, no_reader, wait_would_block,
+};
 
 use crate::{errno, libc, pid_t, ssize_t};
 
-/// How long a read or a wait must have blocked before it is explained.
-const BLOCKED_SECONDS: u64 = 3;
-
-/// The highest fd number the checks look at, whatever RLIMIT_NOFILE says.
-const MAX_FDS: u64 = 1 << 16;
-
-/// PIPE_BUF: a pipe with less room than this is "full" to a record writer.
-const PIPE_BUF: u64 = 4096;
+use rawipc_core::explain::BLOCKED_SECONDS;
 
 const UNKNOWN: u8 = 0;
 const OFF: u8 = 1;
@@ -165,7 +158,7 @@ fn read_explained(fd: c_int, count: usize, call: impl FnOnce() -> ssize_t) -> ss
                 set_errno(EINTR);
                 return -1;
             }
-            SatOut::Blocked => blocked_read(fd),
+            SatOut::Blocked => says::blocked_read(fd),
             SatOut::Ready => {}
         }
     }
@@ -213,7 +206,7 @@ fn wait_explained(pid: pid_t, options: c_int, call: impl FnOnce() -> pid_t) -> p
                 set_errno(EINTR);
                 return -1;
             }
-            SatOut::Blocked => blocked_wait(pid, options),
+            SatOut::Blocked => says::blocked_wait(pid, options),
             SatOut::Ready => {}
         }
     }
@@ -235,134 +228,6 @@ fn forked(pid: pid_t) {
 
 // ---------------------------------------------------------------------------
 // Looking at fds, without reading, writing or blocking.
-
-fn borrow(fd: c_int) -> Option<BorrowedFd<'static>> {
-    // SAFETY: only used for checks that take a number; a closed or reused
-    // fd makes them fail (EBADF) or look at what is there now, harmlessly.
-    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
-}
-
-/// The pipe's identity (device, inode) if `fd` is a pipe or FIFO.
-fn is_pipe(fd: c_int) -> Option<(u64, u64)> {
-    let st = fstat(borrow(fd)?).ok()?;
-    (FileType::from_raw_mode(st.st_mode as _) == FileType::Fifo)
-        .then_some((st.st_dev as u64, st.st_ino as u64))
-}
-
-/// How `fd` was opened: for reading, for writing, or both.
-fn access(fd: c_int) -> Option<(bool, bool)> {
-    let mode = fcntl_getfl(borrow(fd)?).ok()? & OFlags::RWMODE;
-    Some((mode != OFlags::WRONLY, mode != OFlags::RDONLY))
-}
-
-/// A blocking pipe read end with nothing in it: the read will wait.
-fn empty_blocking_pipe(fd: c_int) -> bool {
-    let Some(b) = borrow(fd) else { return false };
-    is_pipe(fd).is_some()
-        && fcntl_getfl(b)
-            .is_ok_and(|f| !f.contains(OFlags::NONBLOCK) && (f & OFlags::RWMODE) != OFlags::WRONLY)
-        && ioctl_fionread(b).is_ok_and(|n| n == 0)
-}
-
-/// A pipe write end whose read ends are all closed (POLLERR).
-fn no_reader(fd: c_int) -> bool {
-    let Some(b) = borrow(fd) else { return false };
-    let mut fds = [PollFd::new(&b, PollFlags::OUT)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    poll(&mut fds, Some(&zero)).is_ok() && fds[0].revents().contains(PollFlags::ERR)
-}
-
-/// Calls `each` with every open fd of this process, lowest first, until it
-/// returns Some.
-fn open_fds<T>(mut each: impl FnMut(c_int) -> Option<T>) -> Option<T> {
-    let limit = getrlimit(Resource::Nofile)
-        .current
-        .unwrap_or(MAX_FDS)
-        .min(MAX_FDS) as c_int;
-    const CHUNK: c_int = 256;
-    let mut first = 0;
-    while first < limit {
-        let count = CHUNK.min(limit - first);
-        // SAFETY: numbers only; poll reports a closed one as POLLNVAL.
-        let fds: [BorrowedFd<'static>; CHUNK as usize] =
-            core::array::from_fn(|i| unsafe { BorrowedFd::borrow_raw(first + i as c_int) });
-        let mut polled: [PollFd<'_>; CHUNK as usize] =
-            core::array::from_fn(|i| PollFd::new(&fds[i], PollFlags::empty()));
-        let polled = &mut polled[..count as usize];
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        if poll(polled, Some(&zero)).is_err() {
-            return None;
-        }
-        for (i, p) in polled.iter().enumerate() {
-            if !p.revents().contains(PollFlags::NVAL) {
-                if let Some(found) = each(first + i as c_int) {
-                    return Some(found);
-                }
-            }
-        }
-        first += count;
-    }
-    None
-}
-
-/// Another fd of this process that is a write end of the pipe `fd` reads.
-fn write_end_held(fd: c_int) -> Option<c_int> {
-    let pipe = is_pipe(fd)?;
-    open_fds(|other| {
-        (other != fd && is_pipe(other) == Some(pipe) && access(other)?.1).then_some(other)
-    })
-}
-
-struct FullPipe {
-    fd: c_int,
-    unread: u64,
-    size: u64,
-}
-
-/// A pipe read end of this process with less than PIPE_BUF bytes of room.
-fn full_pipe_held() -> Option<FullPipe> {
-    open_fds(|fd| {
-        is_pipe(fd)?;
-        if !access(fd)?.0 {
-            return None;
-        }
-        let unread = ioctl_fionread(borrow(fd)?).ok()?;
-        let size = fcntl_getpipe_size(borrow(fd)?).ok()? as u64;
-        (unread + PIPE_BUF > size).then_some(FullPipe { fd, unread, size })
-    })
-}
-
-/// The waitid target and options that match waitpid(pid, options), or None
-/// if waitpid returns at once (WNOHANG, options it refuses, pid INT_MIN).
-fn wait_target(pid: pid_t, options: c_int) -> Option<(WaitId<'static>, WaitIdOptions)> {
-    const WNOHANG: c_int = 1;
-    // WUNTRACED, WCONTINUED, __WNOTHREAD, __WCLONE, __WALL: the options
-    // wait4 takes besides WNOHANG, with the same values for waitid.
-    const PASSED: c_int = 2 | 8 | 0x2000_0000 | 0x4000_0000 | 0x8000_0000_u32 as c_int;
-    if options & WNOHANG != 0 || options & !PASSED != 0 {
-        return None;
-    }
-    let id = match pid {
-        -1 => WaitId::All,
-        0 => WaitId::Pgid(None),
-        p if p > 0 => WaitId::Pid(Pid::from_raw(p)?),
-        p if p > c_int::MIN => WaitId::Pgid(Pid::from_raw(-p)),
-        _ => return None,
-    };
-    let how = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-    Some((id, how | WaitIdOptions::from_bits_retain(options as u32)))
-}
-
-/// True if a child it waits for exists and none has anything to report yet.
-fn wait_would_block(pid: pid_t, options: c_int) -> bool {
-    wait_target(pid, options).is_some_and(|(id, how)| matches!(waitid(id, how), Ok(None)))
-}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sigpipe {
@@ -576,26 +441,6 @@ fn now_ms() -> u64 {
     t[0] as u64 * 1000 + t[1] as u64 / 1_000_000
 }
 
-fn blocked_read(fd: c_int) {
-    if !empty_blocking_pipe(fd) {
-        return;
-    }
-    match write_end_held(fd) {
-        Some(w) => explain(Finding::HoldsWriteEnd, fd, w),
-        None => explain(Finding::ReadBlocked, fd, 0),
-    }
-}
-
-fn blocked_wait(pid: pid_t, options: c_int) {
-    if !wait_would_block(pid, options) {
-        return;
-    }
-    match full_pipe_held() {
-        Some(full) => explain(Finding::FullPipeWait, full.fd, pid),
-        None => explain(Finding::WaitBlocked, pid, 0),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The children this process forked, for the check at exit.
 
@@ -652,187 +497,8 @@ mod children {
             }
         }
         if count > 0 {
-            super::explain_zombies(&unwaited[..count]);
+            says::explain_zombies(&unwaited[..count]);
         }
         set_errno(saved);
     }
-}
-
-// ---------------------------------------------------------------------------
-// The paragraphs.
-
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Finding {
-    HoldsWriteEnd = 1,
-    FullPipeWait = 2,
-    Sigpipe = 3,
-    Epipe = 4,
-    ReadBlocked = 5,
-    WaitBlocked = 6,
-    Zombies = 7,
-}
-
-/// What has been explained already (kind and first number), so that each
-/// finding is printed once.
-static EXPLAINED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
-
-fn first_time(finding: Finding, a: c_int) -> bool {
-    let key = ((finding as u64) << 32) | u64::from(a as u32);
-    for slot in &EXPLAINED {
-        match slot.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(k) if k == key => return false,
-            Err(_) => {}
-        }
-    }
-    true
-}
-
-/// A paragraph put together on the stack (words and numbers, no
-/// `core::fmt`, to keep the library small) and written to stderr with one
-/// write.
-struct Paragraph {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl Paragraph {
-    /// Begins a paragraph: "rawipc explain (pid N): ".
-    fn new() -> Self {
-        let mut p = Paragraph {
-            buf: [0; 1024],
-            len: 0,
-        };
-        let pid = getpid().as_raw_nonzero().get();
-        p.s("rawipc explain (pid ").n(pid.into()).s("): ");
-        p
-    }
-
-    /// Adds words (what does not fit is left out).
-    #[inline(never)]
-    fn s(&mut self, words: &str) -> &mut Self {
-        let n = words.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&words.as_bytes()[..n]);
-        self.len += n;
-        self
-    }
-
-    /// Adds a number in decimal.
-    fn n(&mut self, value: i64) -> &mut Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = value.unsigned_abs();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        if value < 0 {
-            self.s("-");
-        }
-        // SAFETY: ASCII digits only.
-        self.s(unsafe { core::str::from_utf8_unchecked(&digits[i..]) })
-    }
-
-    /// Ends the paragraph and writes it to stderr.
-    fn print(&mut self) {
-        self.s("\n");
-        if let Some(stderr) = borrow(2) {
-            let _ = rustix::io::write(stderr, &self.buf[..self.len]);
-        }
-    }
-}
-
-fn explain(finding: Finding, a: c_int, b: c_int) {
-    if !first_time(finding, a) {
-        return;
-    }
-    let (a, b) = (i64::from(a), i64::from(b));
-    let s = BLOCKED_SECONDS as i64;
-    let mut p = Paragraph::new();
-    match finding {
-        Finding::HoldsWriteEnd => p
-            .s("read(fd ").n(a).s(") has waited ").n(s)
-            .s(" seconds on an empty pipe, and this process itself holds fd ").n(b)
-            .s(", a write end of the same pipe. read returns 0 (end of file) only once every write end \
-                is closed, so it will wait forever once the other side has stopped writing. The notes: \
-                the parent closes the write side of the fd (close(").n(b)
-            .s(") right after fork) and uses the read command on the read side of the fd; the child \
-                closes the read side."),
-        Finding::ReadBlocked => p
-            .s("read(fd ").n(a).s(") has waited ").n(s)
-            .s(" seconds on an empty pipe. This process does not hold a write end of it; another \
-                process does (with none left, read would return 0, end of file) and has not written. \
-                If that process is itself waiting for this one (both read first), neither can go on: \
-                let one side write first, or have the writer close its write end when it is done."),
-        Finding::FullPipeWait => {
-            let (unread, size) = full_pipe_held().map_or((0, 0), |f| (f.unread, f.size));
-            p.s("waiting for ");
-            if b > 0 {
-                p.s("child ").n(b);
-            } else {
-                p.s("a child");
-            }
-            p.s(" while this process holds fd ").n(a)
-                .s(", the read end of a pipe that is full (").n(unread as i64)
-                .s(" bytes unread; the pipe holds ").n(size as i64)
-                .s("). A child writing more to it waits for room that only a read can make, and this \
-                    process does not read while it waits: both wait forever. Read the pipe until read \
-                    returns 0 (end of file), then wait for the child.")
-        }
-        Finding::WaitBlocked => {
-            p.s("the wait for ");
-            if a > 0 {
-                p.s("child ").n(a);
-            } else {
-                p.s("any child");
-            }
-            p.s(" has waited ").n(s)
-                .s(" seconds: it is still running. If it is waiting for this process (reading a pipe \
-                    this process should write to or close, or writing to one this process should \
-                    read), neither can go on: close the pipe ends this process does not use before \
-                    waiting.")
-        }
-        Finding::Sigpipe => p
-            .s("write(fd ").n(a)
-            .s(") is about to write to a pipe whose read end no process holds any more. The kernel \
-                answers with SIGPIPE, which ends this process without a word (the shell shows status \
-                141). The reader closed the read side of the fd, or ended, before this write. Keep the \
-                reader reading until the writer is done, or ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) \
-                and check that write returns -1 with errno EPIPE."),
-        Finding::Epipe => p
-            .s("write(fd ").n(a)
-            .s(") failed with EPIPE: no process holds the read end of this pipe any more (the reader \
-                closed the read side of the fd, or ended). SIGPIPE, which would have ended this \
-                process, is blocked, so write returns -1 instead. What is written now is lost: check \
-                what write returns, and stop writing at EPIPE."),
-        Finding::Zombies => return,
-    };
-    p.print();
-}
-
-fn explain_zombies(pids: &[pid_t]) {
-    if !first_time(Finding::Zombies, 0) {
-        return;
-    }
-    let n = pids.len();
-    let mut p = Paragraph::new();
-    p.s("this process is exiting with ")
-        .n(n as i64)
-        .s(if n == 1 {
-            " child it never waited for (pid"
-        } else {
-            " children it never waited for (pids"
-        });
-    for (i, pid) in pids.iter().enumerate() {
-        p.s(if i == 0 { " " } else { ", " }).n(i64::from(*pid));
-    }
-    p.s("). A child that has ended stays a zombie until its parent waits for it, and its exit status \
-         is lost. As in the notes, the parent calls wait(NULL) (or waitpid) once for each child it \
-         forked before it ends.")
-        .print();
 }
