@@ -3,7 +3,7 @@
 //!
 //! Off by default. In Rust, [`enable`] turns it on for the process; with the
 //! `std` feature the environment variable `RAWIPC_EXPLAIN=1` does too (read
-//! once, at the first check). C programs linked with the C library turn it on
+//! once, at the first check). With `freestanding` it is never on. C programs linked with the C library turn it on
 //! with `RAWIPC_EXPLAIN=1`.
 //!
 //! On, a read of an empty pipe ([`pipe::read`](crate::pipe::read) and the
@@ -27,7 +27,6 @@
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::time::{ClockId, clock_gettime};
 
 use crate::BorrowedFd;
 use crate::process::Pid;
@@ -54,8 +53,14 @@ pub fn enable() {
 
 /// Whether explain mode is on: [`enable`] was called, or (with `std`)
 /// `RAWIPC_EXPLAIN` is set to something other than "" or "0".
+///
+/// Always false with the `freestanding` feature: a program with no libc is
+/// kept as small as it can be, and explain mode is for students' programs.
 #[inline(always)]
 pub fn is_enabled() -> bool {
+    if cfg!(feature = "freestanding") {
+        return false;
+    }
     match STATE.load(Ordering::Relaxed) {
         OFF => false,
         ON => true,
@@ -97,10 +102,15 @@ pub(crate) fn before_wait(pid: Option<Pid>, options: i32) {
     }
 }
 
-fn now_ms() -> u64 {
-    let t = clock_gettime(ClockId::Monotonic);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
-}
+/// The waits are counted in tenths of a second that passed in full (no
+/// clock: in a program without libc, rustix's would need a vDSO lookup); a
+/// tenth cut short by a signal does not count, so "3 seconds" is at least
+/// that.
+const TENTHS: u32 = BLOCKED_SECONDS as u32 * 10;
+const TENTH: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 100_000_000,
+};
 
 #[cold]
 #[inline(never)]
@@ -110,22 +120,16 @@ fn sit_out_read(fd: BorrowedFd<'_>) {
     if !sees::empty_blocking_pipe(raw) {
         return;
     }
-    let deadline = now_ms() + BLOCKED_SECONDS * 1000;
-    loop {
-        let left = deadline.saturating_sub(now_ms());
-        if left == 0 {
-            return says::blocked_read(raw);
-        }
-        let timeout = Timespec {
-            tv_sec: (left / 1000) as _,
-            tv_nsec: ((left % 1000) * 1_000_000) as _,
-        };
+    let mut tenths = 0;
+    while tenths < TENTHS {
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+        match poll(&mut fds, Some(&TENTH)) {
+            Ok(0) => tenths += 1,
+            Err(rustix::io::Errno::INTR) => {}
             _ => return,
         }
     }
+    says::blocked_read(raw);
 }
 
 #[cold]
@@ -137,16 +141,14 @@ fn sit_out_wait(pid: i32, options: i32) {
     if let Some(full) = sees::full_pipe_held() {
         says::explain(says::Finding::FullPipeWait, full.fd, pid);
     }
-    let deadline = now_ms() + BLOCKED_SECONDS * 1000;
-    let tenth = Timespec {
-        tv_sec: 0,
-        tv_nsec: 100_000_000,
-    };
+    let mut tenths = 0;
     while sees::wait_would_block(pid, options) {
-        if now_ms() >= deadline {
+        if tenths >= TENTHS {
             return says::blocked_wait(pid, options);
         }
         // Interrupted or not, the wait itself would go on: so does this.
-        let _ = rustix::thread::nanosleep(&tenth);
+        if let rustix::thread::NanosleepRelativeResult::Ok = rustix::thread::nanosleep(&TENTH) {
+            tenths += 1;
+        }
     }
 }
