@@ -52,7 +52,7 @@ pub extern "C" fn rawipc_fork() -> pid_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_wait(status: *mut c_int) -> pid_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    explain::wait(-1, 0, || unsafe { libc::wait(status) })
+    explain::wait(-1, 0, move || unsafe { libc::wait(status) })
 }
 
 /// Waits for a child to change state, as waitpid(): `pid` > 0 is that child,
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn rawipc_wait(status: *mut c_int) -> pid_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    explain::wait(pid, options, || unsafe {
+    explain::wait(pid, options, move || unsafe {
         libc::waitpid(pid, status, options)
     })
 }
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn rawipc_pipe2(fds: *mut c_int, flags: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_read(fd: c_int, buf: *mut c_void, count: usize) -> ssize_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    explain::read(fd, count, || unsafe { libc::read(fd, buf, count) })
+    explain::read(fd, count, move || unsafe { libc::read(fd, buf, count) })
 }
 
 /// Writes up to `count` bytes of `buf` to `fd`, as write(): one write, which
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn rawipc_read(fd: c_int, buf: *mut c_void, count: usize) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_write(fd: c_int, buf: *const c_void, count: usize) -> ssize_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    explain::write(fd, || unsafe { libc::write(fd, buf, count) })
+    explain::write(fd, move || unsafe { libc::write(fd, buf, count) })
 }
 
 /// Closes `fd`, as close().
