@@ -219,7 +219,9 @@ fn wait_explained(pid: pid_t, options: c_int, call: impl FnOnce() -> pid_t) -> p
 fn forked(pid: pid_t) {
     let saved = errno();
     if pid == 0 {
+        // A new process: its own children, its own findings.
         children::forget_all();
+        says::forget_all();
     } else if pid > 0 {
         children::record(pid);
     }
@@ -450,11 +452,14 @@ mod children {
     const SLOTS: usize = 64;
     static PIDS: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
     static REGISTERED: AtomicI32 = AtomicI32::new(0);
+    /// 1 once a child found no free slot: the count at exit is then a floor.
+    static OVERFLOWED: AtomicI32 = AtomicI32::new(0);
 
     pub(super) fn forget_all() {
         for slot in &PIDS {
             slot.store(0, Ordering::Relaxed);
         }
+        OVERFLOWED.store(0, Ordering::Relaxed);
     }
 
     /// Records a new child; slots of children already reaped are reused.
@@ -473,6 +478,7 @@ mod children {
                 return;
             }
         }
+        OVERFLOWED.store(1, Ordering::Relaxed);
     }
 
     fn reaped(pid: pid_t) -> bool {
@@ -497,7 +503,8 @@ mod children {
             }
         }
         if count > 0 {
-            says::explain_zombies(&unwaited[..count]);
+            let more = OVERFLOWED.load(Ordering::Relaxed) != 0;
+            says::explain_zombies(&unwaited[..count], more);
         }
         set_errno(saved);
     }

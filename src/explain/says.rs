@@ -30,9 +30,17 @@ pub enum Finding {
 }
 
 /// What has been explained already (kind and first number), so that each
-/// finding is printed once.
+/// finding is printed once per process.
 static EXPLAINED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 
+/// Forgets what was explained: in a new child process.
+pub fn forget_all() {
+    for slot in &EXPLAINED {
+        slot.store(0, Ordering::Relaxed);
+    }
+}
+
+/// True the first time `finding` about `a` comes up (and marks it).
 pub fn first_time(finding: Finding, a: c_int) -> bool {
     let key = ((finding as u64) << 32) | u64::from(a as u32);
     for slot in &EXPLAINED {
@@ -103,6 +111,8 @@ impl Paragraph {
     }
 }
 
+/// Prints the paragraph of `finding` about `a` (an fd or a pid; `b` the
+/// other one it names), the first time only.
 pub fn explain(finding: Finding, a: c_int, b: c_int) {
     if !first_time(finding, a) {
         return;
@@ -171,13 +181,16 @@ pub fn explain(finding: Finding, a: c_int, b: c_int) {
     p.print();
 }
 
-pub fn explain_zombies(pids: &[i32]) {
+/// Explains an exit with the children `pids` never waited for; `more`:
+/// there may be others rawipc had no room to record.
+pub fn explain_zombies(pids: &[i32], more: bool) {
     if !first_time(Finding::Zombies, 0) {
         return;
     }
     let n = pids.len();
     let mut p = Paragraph::new();
     p.s("this process is exiting with ")
+        .s(if more { "at least " } else { "" })
         .n(n as i64)
         .s(if n == 1 {
             " child it never waited for (pid"
