@@ -561,6 +561,25 @@ fn pids_as_n(text: &str) -> String {
     out
 }
 
+/// With explain mode on, the mirrors leave errno as the calls do (a C
+/// program checks, `tests/c/explain_errno.c`), and say nothing: nothing it
+/// does is a mistake.
+#[test]
+fn explain_mode_keeps_errno_as_the_calls_leave_it() {
+    let lib = library();
+    let program = scratch().join("explain_errno");
+    let source = root().join("tests/c/explain_errno.c");
+    compile(false, &["-std=c11"], &[source], &program, &[lib]);
+    let ran = run_with_env(&program, &[], EXPLAIN);
+    assert!(
+        ran.success && ran.stderr.is_empty(),
+        "explain_errno ({}):\n{}--- stderr\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+}
+
 /// How long a classic mistake runs without explain mode before it counts as
 /// hanging, and with it (long enough for a call blocked 3 seconds).
 const HANG: Duration = Duration::from_secs(2);
