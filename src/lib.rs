@@ -102,6 +102,7 @@ extern crate std;
 pub mod call;
 pub mod chan;
 pub mod endpoint;
+pub mod explain;
 pub mod msg;
 pub mod mutex;
 pub mod pipe;

@@ -57,6 +57,7 @@ pub fn pipe() -> Result<(ReadEnd, WriteEnd)> {
 /// - [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
 pub fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
     let fd = fd.as_fd();
+    crate::explain::before_read(fd, buf.len());
     retry(|| io::read(fd, &mut *buf))
 }
 

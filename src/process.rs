@@ -204,6 +204,7 @@ pub type WaitOptions = RawOptions;
 /// # References
 /// - [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html)
 pub fn wait() -> Result<(Pid, Status)> {
+    crate::explain::before_wait(None, 0);
     match retry(|| raw_wait(RawOptions::empty()))? {
         Some((pid, status)) => Ok((pid, Status::from_raw(status.as_raw()))),
         // Without WNOHANG the kernel always reports a child.
@@ -248,6 +249,7 @@ pub fn wait_any(options: WaitOptions) -> Result<Option<(Pid, Status)>> {
 /// # References
 /// - [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
 pub fn waitpid(pid: Pid, options: WaitOptions) -> Result<Option<(Pid, Status)>> {
+    crate::explain::before_wait(Some(pid), options.bits() as i32);
     let reaped = retry(|| raw_waitpid(Some(pid), options))?;
     Ok(reaped.map(|(pid, status)| (pid, Status::from_raw(status.as_raw()))))
 }

@@ -155,6 +155,11 @@ fn run(program: &Path, args: &[&str]) -> Ran {
 
 /// [`run`] with extra environment variables.
 fn run_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    run_limited(program, args, env, RUN_LIMIT)
+}
+
+/// [`run_with_env`], killed after `limit` (then `ended` is None).
+fn run_limited(program: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Ran {
     use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new(program)
         .args(args)
@@ -177,7 +182,7 @@ fn run_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
         let _ = err_pipe.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + RUN_LIMIT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the program") {
             break Some(status);
@@ -196,7 +201,7 @@ fn run_with_env(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
         ended: status.and_then(|s| s.code().or_else(|| s.signal().map(|sig| -sig))),
         status: match status {
             Some(s) => s.to_string(),
-            None => format!("killed after {RUN_LIMIT:?}"),
+            None => format!("killed after {limit:?}"),
         },
         stdout,
         stderr,
@@ -268,6 +273,19 @@ fn every_example_pair_builds_cleanly_and_prints_the_same() {
                 ran.stdout,
                 ran.stderr
             );
+            if version == "rawipc" {
+                let explained = run_with_env(&program, &[], EXPLAIN);
+                assert!(
+                    explained.success
+                        && explained.stderr.is_empty()
+                        && explained.stdout == ran.stdout,
+                    "{name} with RAWIPC_EXPLAIN=1 must print the same and nothing on stderr ({}):\n\
+                     --- stdout\n{}--- stderr\n{}",
+                    explained.status,
+                    explained.stdout,
+                    explained.stderr
+                );
+            }
             outputs.push(ran.stdout);
         }
         assert!(
@@ -549,14 +567,16 @@ fn libc_programs() -> Vec<PathBuf> {
 
 /// Builds each program twice, with libc and through `rawipc_swap.h`, runs
 /// both with `env`, and fails unless stdout, the exit status and the
-/// terminating signal are the same. Returns how many programs it compared.
-fn differential(env: &[(&str, &str)]) -> usize {
+/// terminating signal are the same. Returns each program's name and its two
+/// runs (libc, swap).
+fn differential(env: &[(&str, &str)]) -> Vec<(String, Ran, Ran)> {
     let lib = library();
     let dir = scratch().join("differential");
     fs::create_dir_all(&dir).expect("create the differential directory");
     let swap = root().join("include/rawipc_swap.h");
     let swap = swap.to_str().expect("a UTF-8 path");
     let mut differ = Vec::new();
+    let mut runs = Vec::new();
     let programs = libc_programs();
     for source in &programs {
         let name = source.file_stem().and_then(|s| s.to_str()).expect("a name");
@@ -592,6 +612,9 @@ fn differential(env: &[(&str, &str)]) -> usize {
                 libc.status, swap.status, libc.stdout, swap.stdout, swap.stderr
             ));
         }
+        let swap = ran.pop().expect("the swap run");
+        let libc = ran.pop().expect("the libc run");
+        runs.push((name.to_owned(), libc, swap));
     }
     assert!(
         differ.is_empty(),
@@ -600,13 +623,251 @@ fn differential(env: &[(&str, &str)]) -> usize {
         programs.len(),
         differ.join("\n")
     );
-    programs.len()
+    runs
 }
 
 #[test]
 fn libc_programs_behave_the_same_through_the_swap_header() {
-    let compared = differential(&[]);
+    let compared = differential(&[]).len();
     println!("{compared} programs: same output, exit status and signal both ways");
+}
+
+/// The environment that turns explain mode on.
+const EXPLAIN: &[(&str, &str)] = &[("RAWIPC_EXPLAIN", "1")];
+
+/// What explain mode's paragraphs begin with.
+const EXPLAINED: &str = "rawipc explain (pid ";
+
+/// With explain mode on, the differential programs still behave as with
+/// libc, and rawipc adds nothing to what they print on stderr, but for
+/// sigpipe.c, whose very point is to write to pipes with no reader: there it
+/// explains exactly that, and nothing else.
+#[test]
+fn explain_mode_changes_nothing_and_says_nothing_for_correct_programs() {
+    let runs = differential(EXPLAIN);
+    for (name, libc, swap) in &runs {
+        let (explained, rest): (Vec<&str>, Vec<&str>) =
+            swap.stderr.lines().partition(|l| l.starts_with(EXPLAINED));
+        let rest: String = rest.iter().map(|l| format!("{l}\n")).collect();
+        assert_eq!(
+            rest, libc.stderr,
+            "{name}: stderr differs beyond explain mode's paragraphs"
+        );
+        if name == "sigpipe" {
+            assert!(
+                explained
+                    .iter()
+                    .all(|l| l.contains("SIGPIPE") || l.contains("EPIPE"))
+                    && explained
+                        .iter()
+                        .any(|l| l.contains("SIGPIPE, which ends this process"))
+                    && explained.iter().any(|l| l.contains("failed with EPIPE")),
+                "sigpipe: expected the SIGPIPE and EPIPE explanations only:\n{}",
+                swap.stderr
+            );
+        } else {
+            assert!(
+                explained.is_empty(),
+                "{name} is a correct program, yet explain mode said:\n{}",
+                swap.stderr
+            );
+        }
+    }
+    println!(
+        "{} programs: nothing changed, nothing said without cause",
+        runs.len()
+    );
+}
+
+/// `text` with every number as "N": the pids a program prints differ from
+/// run to run.
+fn pids_as_n(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('N') {
+            out.push('N');
+        }
+    }
+    out
+}
+
+/// With explain mode on, the mirrors leave errno as the calls do (a C
+/// program checks, `tests/c/explain_errno.c`), and say nothing: nothing it
+/// does is a mistake.
+#[test]
+fn explain_mode_keeps_errno_as_the_calls_leave_it() {
+    let lib = library();
+    let program = scratch().join("explain_errno");
+    let source = root().join("tests/c/explain_errno.c");
+    compile(false, &["-std=c11"], &[source], &program, &[lib]);
+    let ran = run_with_env(&program, &[], EXPLAIN);
+    assert!(
+        ran.success && ran.stderr.is_empty(),
+        "explain_errno ({}):\n{}--- stderr\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+/// How long a classic mistake runs without explain mode before it counts as
+/// hanging, and with it (long enough for a call blocked 3 seconds).
+const HANG: Duration = Duration::from_secs(2);
+const EXPLAIN_HANG: Duration = Duration::from_secs(8);
+
+/// Each program in c-examples/mistakes/, built with libc and through the
+/// swap header: without the variable both behave alike (same output, same
+/// end: a hang, SIGPIPE, an exit); with RAWIPC_EXPLAIN=1 the swap build
+/// prints its explanation, naming the fds or pids, and otherwise behaves
+/// as without it.
+#[test]
+fn each_classic_mistake_is_explained_and_otherwise_unchanged() {
+    let lib = library();
+    let dir = scratch().join("mistakes");
+    fs::create_dir_all(&dir).expect("create the mistakes directory");
+    let swap = root().join("include/rawipc_swap.h");
+    let swap = swap.to_str().expect("a UTF-8 path").to_owned();
+    let mut names: Vec<String> = fs::read_dir(root().join("c-examples/mistakes"))
+        .expect("read c-examples/mistakes/")
+        .filter_map(|e| {
+            Some(
+                e.ok()?
+                    .file_name()
+                    .into_string()
+                    .ok()?
+                    .strip_suffix(".c")?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    names.sort();
+    for required in [
+        "forgot_close",
+        "wait_before_read",
+        "sigpipe_silent",
+        "zombies",
+        "both_read_first",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "c-examples/mistakes/ lacks {required}.c"
+        );
+    }
+    let mut programs = Vec::new();
+    for name in &names {
+        let source = root().join(format!("c-examples/mistakes/{name}.c"));
+        let libc = dir.join(format!("{name}-libc"));
+        let swapped = dir.join(format!("{name}-swap"));
+        compile(
+            false,
+            &["-std=c11"],
+            std::slice::from_ref(&source),
+            &libc,
+            &[],
+        );
+        compile(
+            false,
+            &["-std=c11", "-include", &swap],
+            &[source],
+            &swapped,
+            &[lib],
+        );
+        programs.push((name.clone(), libc, swapped));
+    }
+    // Each program's three runs in a thread of its own: most of them hang.
+    let results: Vec<(String, Ran, Ran, Ran)> = thread::scope(|scope| {
+        let handles: Vec<_> = programs
+            .iter()
+            .map(|(name, libc, swapped)| {
+                scope.spawn(move || {
+                    let plain = run_limited(libc, &[], &[], HANG);
+                    let swap = run_limited(swapped, &[], &[], HANG);
+                    let explained = run_limited(swapped, &[], EXPLAIN, EXPLAIN_HANG);
+                    (name.clone(), plain, swap, explained)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a runner"))
+            .collect()
+    });
+    for (name, plain, swap, explained) in &results {
+        println!(
+            "--- {name}: libc {} / swap {} / explained {}\n{}",
+            plain.status, swap.status, explained.status, explained.stderr
+        );
+        for (what, other) in [
+            ("without the variable", swap),
+            ("with RAWIPC_EXPLAIN=1", explained),
+        ] {
+            assert!(
+                pids_as_n(&other.stdout) == pids_as_n(&plain.stdout) && other.ended == plain.ended,
+                "{name} {what} behaves differently from libc: libc {} {:?} / {} {:?}",
+                plain.status,
+                plain.stdout,
+                other.status,
+                other.stdout
+            );
+        }
+        assert!(
+            !swap.stderr.contains(EXPLAINED),
+            "{name}: explain mode spoke while off:\n{}",
+            swap.stderr
+        );
+        let said = &explained.stderr;
+        let expect: Vec<String> = match name.as_str() {
+            "forgot_close" => vec![
+                "read(fd 3) has waited".into(),
+                "holds fd 4, a write end of the same pipe".into(),
+            ],
+            "wait_before_read" => vec!["holds fd 3, the read end of a pipe that is full".into()],
+            "sigpipe_silent" => vec![
+                "write(fd 4) is about to write to a pipe whose read end no process holds".into(),
+            ],
+            "both_read_first" => vec![
+                "read(fd 5) has waited".into(),
+                "read(fd 3) has waited".into(),
+            ],
+            "zombies" => {
+                let pids: Vec<&str> = explained
+                    .stdout
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("started worker "))
+                    .collect();
+                assert_eq!(pids.len(), 3, "zombies: {:?}", explained.stdout);
+                vec![format!(
+                    "exiting with 3 children it never waited for (pids {})",
+                    pids.join(", ")
+                )]
+            }
+            other => panic!("c-examples/mistakes/{other}.c has no expected explanation here"),
+        };
+        for e in &expect {
+            assert!(
+                said.contains(e.as_str()),
+                "{name} with RAWIPC_EXPLAIN=1 should say {e:?}; it said:\n{said}"
+            );
+        }
+        // Once each. (When the test stops a hanging program, what its child
+        // does next may be explained too: both_read_first's child then
+        // writes to a pipe whose reader is gone.)
+        let paragraphs: Vec<&str> = said.lines().filter(|l| l.starts_with(EXPLAINED)).collect();
+        for e in &expect {
+            let times = paragraphs.iter().filter(|l| l.contains(e.as_str())).count();
+            assert_eq!(times, 1, "{name}: {e:?} should be said once:\n{said}");
+        }
+        let mut unique = paragraphs.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            paragraphs.len(),
+            "{name}: a paragraph said twice:\n{said}"
+        );
+    }
 }
 
 /// The swap header compiles as C99 and C11 before any system header, with

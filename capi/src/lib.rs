@@ -27,6 +27,10 @@ mod mirrors;
 mod io;
 
 mod call;
+// Explain mode (RAWIPC_EXPLAIN=1): what the mirrors see of the notes'
+// classic pipe mistakes, told on stderr.
+mod explain;
+
 mod chan;
 mod endpoint;
 mod msg;
@@ -53,7 +57,7 @@ pub type gid_t = u32;
 /// linked with one): the mirrors are libc's own calls, so that they behave
 /// exactly as those.
 pub(crate) mod libc {
-    use super::{c_int, c_void, pid_t, ssize_t};
+    use super::{c_char, c_int, c_void, pid_t, ssize_t};
     unsafe extern "C" {
         pub(crate) fn __errno_location() -> *mut c_int;
         #[cfg_attr(test, allow(dead_code))]
@@ -71,6 +75,15 @@ pub(crate) mod libc {
             protocol: c_int,
             fds: *mut c_int,
         ) -> c_int;
+        // Explain mode only (explain.rs): the environment variable, SIGPIPE's
+        // disposition and mask, what is pending, the exit check.
+        pub(crate) fn getenv(name: *const c_char) -> *mut c_char;
+        pub(crate) fn sigaction(sig: c_int, act: *const c_void, old: *mut c_void) -> c_int;
+        pub(crate) fn pthread_sigmask(how: c_int, set: *const c_void, old: *mut c_void) -> c_int;
+        pub(crate) fn sigpending(set: *mut c_void) -> c_int;
+        pub(crate) fn signalfd(fd: c_int, mask: *const c_void, flags: c_int) -> c_int;
+        pub(crate) fn atexit(f: extern "C" fn()) -> c_int;
+        pub(crate) fn clock_gettime(clock: c_int, time: *mut c_void) -> c_int;
     }
 }
 

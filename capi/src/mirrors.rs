@@ -21,7 +21,7 @@ use core::ffi::{c_int, c_void};
 
 use rawipc_core::process::{self, Fork};
 
-use crate::{fail, libc, pid_t, ssize_t};
+use crate::{explain, fail, libc, pid_t, ssize_t};
 
 /// Makes a child process, as fork(): through the C library's own fork(), so
 /// that pthread_atfork handlers run.
@@ -32,11 +32,11 @@ use crate::{fail, libc, pid_t, ssize_t};
 pub extern "C" fn rawipc_fork() -> pid_t {
     // SAFETY: fork's contract (only async-signal-safe calls in a child of a
     // threaded process) is the C caller's, exactly as with fork() itself.
-    match unsafe { process::fork() } {
+    explain::fork(|| match unsafe { process::fork() } {
         Ok(Fork::Child) => 0,
         Ok(Fork::Parent(pid)) => pid.as_raw_nonzero().get(),
         Err(e) => fail(e),
-    }
+    })
 }
 
 /// Waits for any child to end and reaps it, as wait().
@@ -52,7 +52,7 @@ pub extern "C" fn rawipc_fork() -> pid_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_wait(status: *mut c_int) -> pid_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    unsafe { libc::wait(status) }
+    explain::wait(-1, 0, move || unsafe { libc::wait(status) })
 }
 
 /// Waits for a child to change state, as waitpid(): `pid` > 0 is that child,
@@ -72,7 +72,9 @@ pub unsafe extern "C" fn rawipc_wait(status: *mut c_int) -> pid_t {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_waitpid(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    unsafe { libc::waitpid(pid, status, options) }
+    explain::wait(pid, options, move || unsafe {
+        libc::waitpid(pid, status, options)
+    })
 }
 
 /// Makes a pipe, as pipe(): `fds[0]` is its read end, `fds[1]` its write end.
@@ -120,7 +122,7 @@ pub unsafe extern "C" fn rawipc_pipe2(fds: *mut c_int, flags: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_read(fd: c_int, buf: *mut c_void, count: usize) -> ssize_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    unsafe { libc::read(fd, buf, count) }
+    explain::read(fd, count, move || unsafe { libc::read(fd, buf, count) })
 }
 
 /// Writes up to `count` bytes of `buf` to `fd`, as write(): one write, which
@@ -139,7 +141,7 @@ pub unsafe extern "C" fn rawipc_read(fd: c_int, buf: *mut c_void, count: usize) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_write(fd: c_int, buf: *const c_void, count: usize) -> ssize_t {
     // SAFETY: the caller's pointer goes to the kernel, which checks it.
-    unsafe { libc::write(fd, buf, count) }
+    explain::write(fd, move || unsafe { libc::write(fd, buf, count) })
 }
 
 /// Closes `fd`, as close().

@@ -1544,7 +1544,10 @@ static void storm(int on)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on ? on_alarm : SIG_DFL;
     sa.sa_flags = 0;
-    if (sigaction(SIGALRM, &sa, NULL) == -1 || setitimer(ITIMER_REAL, &it, NULL) == -1)
+    /* The handler is in place before the timer starts and until it has
+       stopped (a last SIGALRM is delivered at once, to the handler). */
+    if (on ? sigaction(SIGALRM, &sa, NULL) == -1 || setitimer(ITIMER_REAL, &it, NULL) == -1
+           : setitimer(ITIMER_REAL, &it, NULL) == -1 || sigaction(SIGALRM, &sa, NULL) == -1)
         die("storm");
 }
 

@@ -14,6 +14,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod explain;
 mod msg;
 mod pipe;
 mod process;
@@ -53,6 +54,9 @@ fn main() -> std::process::ExitCode {
         process::stopped_and_continued,
         process::pthread_atfork_handlers_run,
         process::child_panic_becomes_exit_code_1,
+        explain::a_reader_holding_the_write_end_is_told_which_fd,
+        explain::a_wait_while_holding_a_full_pipe_is_told_its_size,
+        explain::a_correct_program_hears_nothing_and_gets_the_same,
         pipe::eof_once_the_writing_child_exits,
         pipe::eof_when_the_writing_child_is_killed,
         pipe::one_mebibyte_through_a_pipe_to_a_child,
