@@ -355,6 +355,9 @@ fn chan_and_mutex_c_tests_pass() {
 /// a killed server or client, no fd left behind.
 #[test]
 fn call_c_test_passes() {
+    if !in_checkout() {
+        return;
+    }
     let program = scratch().join("call-test");
     let source = root().join("tests/c/call.c");
     compile(false, &["-std=c11"], &[source], &program, &[library()]);
@@ -367,6 +370,9 @@ fn call_c_test_passes() {
 /// reader, reserve and commit, EPIPE without SIGPIPE, who owns the fd.
 #[test]
 fn pipe_fast_c_test_passes() {
+    if !in_checkout() {
+        return;
+    }
     let program = scratch().join("pipe-fast-test");
     let source = root().join("tests/c/pipe_fast.c");
     compile(false, &["-std=c11"], &[source], &program, &[library()]);
@@ -382,6 +388,9 @@ fn pipe_fast_c_test_passes() {
 /// except in CI (`CI` set), which installs it.
 #[test]
 fn c_tests_are_valgrind_clean() {
+    if !in_checkout() {
+        return;
+    }
     let has_valgrind = Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
@@ -628,6 +637,9 @@ fn differential(env: &[(&str, &str)]) -> Vec<(String, Ran, Ran)> {
 
 #[test]
 fn libc_programs_behave_the_same_through_the_swap_header() {
+    if !in_checkout() {
+        return;
+    }
     let compared = differential(&[]).len();
     println!("{compared} programs: same output, exit status and signal both ways");
 }
@@ -644,6 +656,9 @@ const EXPLAINED: &str = "rawipc explain (pid ";
 /// explains exactly that, and nothing else.
 #[test]
 fn explain_mode_changes_nothing_and_says_nothing_for_correct_programs() {
+    if !in_checkout() {
+        return;
+    }
     let runs = differential(EXPLAIN);
     for (name, libc, swap) in &runs {
         let (explained, rest): (Vec<&str>, Vec<&str>) =
@@ -698,6 +713,9 @@ fn pids_as_n(text: &str) -> String {
 /// does is a mistake.
 #[test]
 fn explain_mode_keeps_errno_as_the_calls_leave_it() {
+    if !in_checkout() {
+        return;
+    }
     let lib = library();
     let program = scratch().join("explain_errno");
     let source = root().join("tests/c/explain_errno.c");
@@ -724,6 +742,9 @@ const EXPLAIN_HANG: Duration = Duration::from_secs(8);
 /// as without it.
 #[test]
 fn each_classic_mistake_is_explained_and_otherwise_unchanged() {
+    if !in_checkout() {
+        return;
+    }
     let lib = library();
     let dir = scratch().join("mistakes");
     fs::create_dir_all(&dir).expect("create the mistakes directory");
@@ -875,6 +896,9 @@ fn each_classic_mistake_is_explained_and_otherwise_unchanged() {
 /// declare again (same types), also with `_FORTIFY_SOURCE` asked for.
 #[test]
 fn swap_header_renames_calls_pointers_and_members_alike() {
+    if !in_checkout() {
+        return;
+    }
     let lib = library();
     let dir = scratch().join("swap");
     fs::create_dir_all(&dir).expect("create the swap directory");
