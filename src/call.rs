@@ -863,31 +863,14 @@ const UNFENCED_SLEEP_NS: u64 = 1_000_000;
 /// The bitset that matches every `FUTEX_WAKE`.
 const ALL_BITS: core::num::NonZeroU32 = core::num::NonZeroU32::MAX;
 
-/// `clock_gettime(CLOCK_MONOTONIC)`.
-///
-/// In a program with a libc, libc's: rustix's own vDSO lookup reads the
-/// auxiliary vector, which valgrind does not map. Without one (the
-/// `freestanding` feature), rustix's.
+/// `clock_gettime(CLOCK_MONOTONIC)` as a `Timespec`: the clock every
+/// rawipc wait uses ([`crate::sys::monotonic_ns`]: libc's where there is a
+/// libc, so that it works under valgrind).
 fn now() -> Timespec {
-    #[cfg(not(feature = "freestanding"))]
-    {
-        unsafe extern "C" {
-            fn clock_gettime(clock: core::ffi::c_int, tp: *mut Timespec) -> core::ffi::c_int;
-        }
-        const CLOCK_MONOTONIC: core::ffi::c_int = 1;
-        let mut t = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid clock and a valid timespec (the kernel's layout,
-        // which is libc's on Linux's 64-bit time ABI) to fill; the monotonic
-        // clock always exists, so it cannot fail.
-        unsafe { clock_gettime(CLOCK_MONOTONIC, &mut t) };
-        t
-    }
-    #[cfg(feature = "freestanding")]
-    {
-        rustix::time::clock_gettime(rustix::time::ClockId::Monotonic)
+    let ns = crate::sys::monotonic_ns();
+    Timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
     }
 }
 
