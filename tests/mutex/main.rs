@@ -836,16 +836,17 @@ fn garbage_in_the_word_never_hangs_or_panics() {
     let word = unsafe { &*data.as_ptr().cast::<AtomicU32>() };
     for _ in 0..1000 {
         let r = rng.next() as u32;
-        word.store(
-            (r & (WAITERS | OWNER_DIED)) | impossible_holder(r, pid_max),
-            SeqCst,
-        );
+        let w = (r & (WAITERS | OWNER_DIED)) | impossible_holder(r, pid_max);
+        word.store(w, SeqCst);
         match data.lock() {
+            // A zero word is an unlocked mutex, not garbage.
+            Ok(guard) => assert_eq!((w, *guard), (0, 3)),
             Err(LockError::OwnerDied(mut guard)) => {
+                assert_ne!(w, 0);
                 assert_eq!(*guard, 3);
                 guard.mark_consistent();
             }
-            other => panic!("expected OwnerDied, got {other:?}"),
+            other => panic!("expected OwnerDied for {w:#x}, got {other:?}"),
         }
     }
 
