@@ -101,6 +101,7 @@ extern crate std;
 
 pub mod call;
 pub mod chan;
+mod deadline;
 pub mod endpoint;
 pub mod explain;
 pub mod msg;
