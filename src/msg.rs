@@ -172,9 +172,9 @@ fn retry_reset<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 /// [`retry_reset`] of `op(false)`; or, with a `deadline`, of `op(true)` (a
-/// `MSG_DONTWAIT` try) each time [`wait_ready`] finds `events` on `fd`,
-/// until it does not say `EAGAIN`. A socket can poll writable and still
-/// lack room for a large message: then it naps between tries.
+/// `MSG_DONTWAIT` try), again each time [`wait_ready`] finds `events` on
+/// `fd`, for as long as it says `EAGAIN`. A socket can poll writable and
+/// still lack room for a large message: it naps between such tries.
 fn by_deadline<T>(
     fd: BorrowedFd<'_>,
     events: PollFlags,
@@ -184,12 +184,17 @@ fn by_deadline<T>(
     if deadline.is_none() {
         return retry_reset(|| op(false));
     }
+    let mut polled = false;
     loop {
-        wait_ready(fd, events, deadline)?;
         match retry_reset(|| op(true)) {
-            Err(Errno::AGAIN) => deadline::nap(deadline)?,
+            Err(Errno::AGAIN) => {}
             other => return other,
         }
+        if polled {
+            deadline::nap(deadline)?;
+        }
+        wait_ready(fd, events, deadline)?;
+        polled = true;
     }
 }
 
