@@ -333,15 +333,18 @@ fn c_contract_test_passes() {
 /// misaligned pointers, EBUSY, EPERM, EOWNERDEAD after a SIGKILLed holder,
 /// rawipc_mutex_consistent, ENOTRECOVERABLE) and `tests/c/unrelated.c`
 /// (named endpoints and who they admit, fd passing, sealed memory, channel
-/// hand-over, between programs that exec'd separately). Each exits non-zero
-/// if any of its checks failed.
+/// hand-over, between programs that exec'd separately) and `tests/c/timeout.c`
+/// (every `_timeout` call and rawipc_mutex_timedlock: ETIMEDOUT never early,
+/// under signal storms too, 0 and -1, EINVAL for other negative timeouts, a
+/// gone peer reported at once, nothing lost). Each exits non-zero if any of
+/// its checks failed.
 #[test]
 fn chan_and_mutex_c_tests_pass() {
     if !in_checkout() {
         return;
     }
     let lib = library();
-    for name in ["chan", "mutex", "unrelated"] {
+    for name in ["chan", "mutex", "unrelated", "timeout"] {
         let program = scratch().join(format!("{name}-test"));
         let source = root().join(format!("tests/c/{name}.c"));
         compile(false, &["-std=c11"], &[source], &program, &[lib]);
