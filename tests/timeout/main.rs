@@ -1,5 +1,5 @@
 //! Timeouts and non-blocking calls: every waiting call's `_timeout` variant
-//! (channel, messages, pipe read, mutex) gives `ETIMEDOUT` once its time is
+//! (channel, messages, pipe read, mutex, request and reply) gives `ETIMEDOUT` once its time is
 //! up and never before, also while a storm of signals (with and without
 //! `SA_RESTART`) keeps cutting its sleeps short; a peer that dies during a
 //! long timeout is reported as gone (0, `None`, `EPIPE`, `OwnerDied`) long
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         pipe_non_blocking_at_creation_and_by_set_nonblocking,
         mutex_lock_timeout_expires_not_early_even_under_storms,
         mutex_lock_timeout_reports_a_holder_that_dies,
+        call_timeouts_expire_under_storms_and_report_a_dead_peer,
     ])
 }
 
@@ -749,4 +750,58 @@ fn mutex_lock_timeout_reports_a_holder_that_dies() {
             assert!(reap(pid).success());
         });
     }
+}
+
+fn call_timeouts_expire_under_storms_and_report_a_dead_peer() {
+    use rawipc::call::{Call, LINE_MESSAGE};
+    for restart in [false, true] {
+        under_storm(restart, || {
+            let (mut client, mut server) = Call::new(LINE_MESSAGE).unwrap().split().unwrap();
+            let mut buf = [0u8; LINE_MESSAGE];
+            expires("call recv_timeout, storm", SHORT, || {
+                server.recv_timeout(&mut buf, SHORT)
+            });
+            expires("call call_timeout, storm", SHORT, || {
+                client.call_timeout(b"q", &mut buf, SHORT)
+            });
+            // The request stays made: answered now, its reply is taken.
+            assert_eq!(server.recv_timeout(&mut buf, SHORT), Ok(1));
+            server.reply(b"r").unwrap();
+            assert_eq!(client.reply_timeout(&mut buf, SHORT), Ok(1));
+        });
+    }
+    // The server dies during a client's long timeout: EPIPE, soon.
+    let call = Call::new(LINE_MESSAGE).unwrap();
+    let Some(pid) = fork() else {
+        in_child(|| {
+            let mut server = call.into_server();
+            let mut buf = [0u8; LINE_MESSAGE];
+            assert_eq!(server.recv(&mut buf), Ok(4));
+            std::thread::sleep(Duration::from_millis(50));
+        })
+    };
+    let mut client = call.into_client();
+    let got = returns_soon("call call_timeout, server gone", || {
+        client.call_timeout(b"ping", &mut [0; LINE_MESSAGE], LONG)
+    });
+    assert_eq!(got, Err(Errno::PIPE));
+    assert!(reap(pid).success());
+    // The client dies during the server's long timeout: 0, soon.
+    let call = Call::new(LINE_MESSAGE).unwrap();
+    let Some(pid) = fork() else {
+        in_child(|| {
+            let _client = call.into_client();
+            std::thread::sleep(Duration::from_millis(50));
+        })
+    };
+    let mut server = call.into_server();
+    let got = returns_soon("call recv_timeout, client gone", || {
+        server.recv_timeout(&mut [0; LINE_MESSAGE], LONG)
+    });
+    assert_eq!(got, Ok(0));
+    assert_eq!(
+        server.recv_timeout(&mut [0; LINE_MESSAGE], Duration::ZERO),
+        Ok(0)
+    );
+    assert!(reap(pid).success());
 }
