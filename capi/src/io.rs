@@ -1,7 +1,8 @@
 //! rawipc's own reading and writing, with rawipc's conventions: all of it or
 //! an error, EINTR retried, EPIPE and never SIGPIPE. What course code writes
 //! as a loop around read() and write() (Stevens' readn and writen), for any
-//! fd: pipes, sockets, files.
+//! fd: pipes, sockets, files; and a read that gives up after a timeout, which
+//! course code writes with poll() before read().
 
 use core::ffi::{c_int, c_void};
 

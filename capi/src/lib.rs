@@ -5,7 +5,8 @@
 //! `rawipc_wait`, `rawipc_waitpid`) behave exactly as the libc calls they are
 //! named after, signals, exec inheritance and bad pointers included, so
 //! course code can swap `pipe` for `rawipc_pipe` and change nothing else.
-//! rawipc's own calls (`io.rs`: `rawipc_write_all`, `rawipc_read_full`; the
+//! rawipc's own calls (`io.rs`: `rawipc_write_all`, `rawipc_read_full`,
+//! `rawipc_read_timeout`; the
 //! messages, shared memory, mutex and channel) have rawipc's safer
 //! conventions: everything or an error, EINTR retried, EPIPE and never
 //! SIGPIPE, fds close-on-exec unless asked otherwise. Both return -1 (NULL
