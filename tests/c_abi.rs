@@ -382,7 +382,7 @@ fn pipe_fast_c_test_passes() {
     run_c_test(&program, "tests/c/pipe_fast.c");
 }
 
-/// The C contract, channel and mutex tests again, under valgrind's memcheck
+/// The C contract, channel, mutex and timeout tests again, under valgrind's memcheck
 /// with the default spin: no invalid access, no use of undefined memory, in
 /// the test programs or in any child they fork. valgrind runs programs on a
 /// synthetic CPU that does not map the vDSO where the kernel says it is, so
@@ -407,7 +407,7 @@ fn c_tests_are_valgrind_clean() {
     }
     let lib = library();
     let dir = root().join("tests/c");
-    for name in ["contract", "chan", "mutex"] {
+    for name in ["contract", "chan", "mutex", "timeout"] {
         let program = scratch().join(format!("{name}-valgrind"));
         let source = dir.join(format!("{name}.c"));
         compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);
