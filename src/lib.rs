@@ -59,7 +59,7 @@
 //!
 //! | | copying receive | borrowed receive | send |
 //! |---|---|---|---|
-//! | the peer is gone, and all it sent received | `Ok(0)`, at once | `Ok(None)` | `EPIPE` |
+//! | the peer is gone, and all it sent received | `Ok(0)`, never `ETIMEDOUT` | `Ok(None)` | `EPIPE` |
 //! | nothing yet: a `try_` call, a non-blocking fd | `EAGAIN` | `EAGAIN` | `EAGAIN` |
 //! | nothing yet: the timeout expired (zero included) | `ETIMEDOUT` | `ETIMEDOUT` | `ETIMEDOUT` |
 //!
