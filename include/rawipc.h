@@ -273,6 +273,24 @@ ssize_t rawipc_write_all(int fd, const void *buf, size_t count);
 ssize_t rawipc_read_full(int fd, void *buf, size_t count);
 
 /**
+ * Reads at most `count` bytes from `fd` into `buf`, as one read(), waiting
+ * at most `timeout_ms` milliseconds (-1: no bound; 0: no wait) for
+ * something to read, on a blocking fd or a non-blocking one; retried after
+ * signals (EINTR), which do not move the deadline (CLOCK_MONOTONIC).
+ *
+ * Returns how many bytes were read, 0 at end of file (for a pipe: every
+ * writer gone, at once, never ETIMEDOUT). Otherwise -1 with errno set:
+ * ETIMEDOUT (nothing came in time; nothing was read), EBADF, EFAULT (`buf`
+ * NULL with `count` > 0, or not writable), EINVAL (`count` > SSIZE_MAX,
+ * `timeout_ms` below -1). For one reader per pipe: another one reading the
+ * same pipe may take the bytes between the wait and the read.
+ *
+ * # Safety
+ * A non-NULL `buf` must point to `count` writable bytes.
+ */
+ssize_t rawipc_read_timeout(int fd, void *buf, size_t count, int timeout_ms);
+
+/**
  * Makes a request-reply slot for requests and replies of up to
  * `max_message` bytes, in shared memory inherited by children forked
  * afterwards, and stores its handle in `*call`. Up to 48 bytes
@@ -532,6 +550,17 @@ ssize_t rawipc_chan_send(rawipc_chan *chan, const void *buf, size_t len);
 ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
 
 /**
+ * As rawipc_chan_send, but waits for room at most `timeout_ms`
+ * milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT
+ * having sent nothing. EINVAL also for `timeout_ms` below -1. A receiver
+ * that is gone gives EPIPE at once.
+ *
+ * # Safety
+ * As rawipc_chan_send.
+ */
+ssize_t rawipc_chan_send_timeout(rawipc_chan *chan, const void *buf, size_t len, int timeout_ms);
+
+/**
  * Reserves room for a message of up to `len` bytes in the ring, waiting for
  * it, and returns where to write it in place (zero-copy send); then call
  * rawipc_chan_commit. Reserving again before committing, for at most as
@@ -545,6 +574,16 @@ ssize_t rawipc_chan_try_send(rawipc_chan *chan, const void *buf, size_t len);
  * A non-NULL `chan` must point to a `rawipc_chan`. Write at most `len` bytes.
  */
 void *rawipc_chan_reserve(rawipc_chan *chan, size_t len);
+
+/**
+ * As rawipc_chan_reserve, but waits for room at most `timeout_ms`
+ * milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT,
+ * reserving nothing. EINVAL also for `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_chan_reserve.
+ */
+void *rawipc_chan_reserve_timeout(rawipc_chan *chan, size_t len, int timeout_ms);
 
 /**
  * Sends the first `len` bytes written at the place rawipc_chan_reserve
@@ -583,6 +622,17 @@ ssize_t rawipc_chan_recv(rawipc_chan *chan, void *buf, size_t cap);
 ssize_t rawipc_chan_try_recv(rawipc_chan *chan, void *buf, size_t cap);
 
 /**
+ * As rawipc_chan_recv, but waits at most `timeout_ms` milliseconds (-1: no
+ * bound; 0: no wait), then fails with ETIMEDOUT, taking nothing. EINVAL
+ * also for `timeout_ms` below -1. A sender that is gone gives 0 at once
+ * (once its messages are all received), never ETIMEDOUT.
+ *
+ * # Safety
+ * As rawipc_chan_recv.
+ */
+ssize_t rawipc_chan_recv_timeout(rawipc_chan *chan, void *buf, size_t cap, int timeout_ms);
+
+/**
  * Borrows the next message in place (zero-copy receive), waiting for one:
  * stores its address in `*msg` and returns its length; returns 0 (and
  * stores NULL) when the sender is gone. Release it with rawipc_chan_release
@@ -597,6 +647,16 @@ ssize_t rawipc_chan_try_recv(rawipc_chan *chan, void *buf, size_t cap);
  * writable pointer. The message may be read until it is released.
  */
 ssize_t rawipc_chan_recv_borrow(rawipc_chan *chan, const void **msg);
+
+/**
+ * As rawipc_chan_recv_borrow, but waits at most `timeout_ms` milliseconds
+ * (-1: no bound; 0: no wait), then fails with ETIMEDOUT, taking nothing
+ * (`*msg` is left as it was). EINVAL also for `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_chan_recv_borrow.
+ */
+ssize_t rawipc_chan_recv_borrow_timeout(rawipc_chan *chan, const void **msg, int timeout_ms);
 
 /**
  * Gives the message borrowed with rawipc_chan_recv_borrow back to the
@@ -813,6 +873,17 @@ int rawipc_msg_socketpair2(int *fds, int flags);
 ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
 
 /**
+ * As rawipc_msg_send, but waits for room at most `timeout_ms` milliseconds
+ * (-1: no bound; 0: no wait), then fails with ETIMEDOUT having sent
+ * nothing, on a blocking socket or a non-blocking one. EINVAL also for
+ * `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_msg_send.
+ */
+ssize_t rawipc_msg_send_timeout(int fd, const void *buf, size_t len, int timeout_ms);
+
+/**
  * Receives one whole message into `buf`, waiting for one, retrying if a
  * signal interrupts.
  *
@@ -833,6 +904,18 @@ ssize_t rawipc_msg_send(int fd, const void *buf, size_t len);
 ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
 
 /**
+ * As rawipc_msg_recv, but waits at most `timeout_ms` milliseconds (-1: no
+ * bound; 0: no wait), then fails with ETIMEDOUT, taking nothing, on a
+ * blocking socket or a non-blocking one. A peer that is gone gives 0 at
+ * once (once its messages are all received), never ETIMEDOUT. EINVAL also
+ * for `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_msg_recv.
+ */
+ssize_t rawipc_msg_recv_timeout(int fd, void *buf, size_t cap, int timeout_ms);
+
+/**
  * Returns the size of the next message on `fd` without receiving it,
  * waiting for one; 0 when the peer is gone. On error returns -1 with errno
  * set: EMSGSIZE if the message carries file descriptors (it stays queued:
@@ -841,6 +924,13 @@ ssize_t rawipc_msg_recv(int fd, void *buf, size_t cap);
  * none).
  */
 ssize_t rawipc_msg_size(int fd);
+
+/**
+ * As rawipc_msg_size, but waits at most `timeout_ms` milliseconds (-1: no
+ * bound; 0: no wait) for a message, then fails with ETIMEDOUT. EINVAL for
+ * `timeout_ms` below -1.
+ */
+ssize_t rawipc_msg_size_timeout(int fd, int timeout_ms);
 
 /**
  * Sends the `len` bytes at `buf` as one message, with copies of the `nfds`
@@ -859,6 +949,21 @@ ssize_t rawipc_msg_size(int fd);
  * `nfds` ints.
  */
 ssize_t rawipc_msg_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t nfds);
+
+/**
+ * As rawipc_msg_send_fds, but waits for room at most `timeout_ms`
+ * milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT
+ * having sent nothing. EINVAL also for `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_msg_send_fds.
+ */
+ssize_t rawipc_msg_send_fds_timeout(int fd,
+                                    const void *buf,
+                                    size_t len,
+                                    const int *fds,
+                                    size_t nfds,
+                                    int timeout_ms);
 
 /**
  * Receives one whole message into `buf` and the file descriptors sent with
@@ -883,6 +988,21 @@ ssize_t rawipc_msg_send_fds(int fd, const void *buf, size_t len, const int *fds,
  * a writable size_t, and a non-NULL `fds` to `*nfds` writable ints.
  */
 ssize_t rawipc_msg_recv_fds(int fd, void *buf, size_t cap, int *fds, size_t *nfds);
+
+/**
+ * As rawipc_msg_recv_fds, but waits at most `timeout_ms` milliseconds (-1:
+ * no bound; 0: no wait), then fails with ETIMEDOUT, taking nothing. EINVAL
+ * also for `timeout_ms` below -1.
+ *
+ * # Safety
+ * As rawipc_msg_recv_fds.
+ */
+ssize_t rawipc_msg_recv_fds_timeout(int fd,
+                                    void *buf,
+                                    size_t cap,
+                                    int *fds,
+                                    size_t *nfds,
+                                    int timeout_ms);
 
 /**
  * Makes `*m` an unlocked mutex, whatever it held (like
@@ -927,6 +1047,23 @@ int rawipc_mutex_lock(rawipc_mutex *m);
  * A non-NULL `m` must point to a rawipc_mutex.
  */
 int rawipc_mutex_trylock(rawipc_mutex *m);
+
+/**
+ * Locks `*m` as rawipc_mutex_lock does, waiting at most `timeout_ms`
+ * milliseconds (-1: no bound; 0: no wait), like pthread_mutex_timedlock
+ * (which takes an absolute time; this takes a poll(2)-style timeout and
+ * keeps it as a deadline on CLOCK_MONOTONIC, which signals do not move).
+ *
+ * Returns 0 with the lock held, or -1 with errno set: ETIMEDOUT (a live
+ * process still held it at the deadline; not held); EOWNERDEAD (the holder
+ * died, before or at the deadline: the lock is held, repair as after
+ * rawipc_mutex_lock); ENOTRECOVERABLE as rawipc_mutex_lock; EINVAL (`m`
+ * NULL or misaligned, `timeout_ms` below -1).
+ *
+ * # Safety
+ * A non-NULL `m` must point to a rawipc_mutex.
+ */
+int rawipc_mutex_timedlock(rawipc_mutex *m, int timeout_ms);
 
 /**
  * Unlocks `*m` and wakes a waiter. After EOWNERDEAD without

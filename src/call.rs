@@ -823,7 +823,9 @@ fn wait_slow(
             break Ok(Waited::Moved(s));
         }
         let t = now();
-        if !before(t, next_look) {
+        // At the deadline too: a peer that is gone is reported as gone.
+        let expired = deadline.is_some_and(|d| !before(t, d));
+        if expired || !before(t, next_look) {
             match peer_gone(life) {
                 // What the peer published before it died is visible now.
                 Ok(true) => match seq.load(Ordering::Acquire) {

@@ -66,9 +66,11 @@
 use core::fmt;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
+use core::time::Duration;
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 
+use crate::deadline::Patience;
 use crate::shm::SharedRegion;
 use crate::{AsFd, Errno, OwnedFd, Result};
 
@@ -328,20 +330,34 @@ impl Sender {
         r.commit(msg.len())
     }
 
+    /// As [`Sender::send`], but waits for room at most `timeout`, then fails
+    /// with `ETIMEDOUT` having sent nothing (a zero `timeout` does not wait).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<()> {
+        let mut r = self.reserve_timeout(msg.len(), timeout)?;
+        r.copy_from_slice(msg);
+        r.commit(msg.len())
+    }
+
     /// Reserves `len` bytes in the ring, waiting for room, for a message to
     /// be written in place and committed (zero-copy send).
     ///
     /// Errors: as [`Sender::send`].
     pub fn reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
-        self.reserve_with(len, true)
+        self.reserve_with(len, Patience::Forever)
     }
 
     /// As [`Sender::reserve`], but fails with `EAGAIN` instead of waiting.
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
-        self.reserve_with(len, false)
+        self.reserve_with(len, Patience::None)
     }
 
-    fn reserve_with(&mut self, len: usize, wait: bool) -> Result<Reservation<'_>> {
+    /// As [`Sender::reserve`], but waits for room at most `timeout`, then
+    /// fails with `ETIMEDOUT`, reserving nothing.
+    pub fn reserve_timeout(&mut self, len: usize, timeout: Duration) -> Result<Reservation<'_>> {
+        self.reserve_with(len, Patience::after(timeout))
+    }
+
+    fn reserve_with(&mut self, len: usize, patience: Patience) -> Result<Reservation<'_>> {
         if let Some(e) = self.broken {
             return Err(e);
         }
@@ -374,7 +390,7 @@ impl Sender {
         // Room for all that and the next header, which the commit zeroes.
         let needed = (skip + pad + size + HDR) as u64;
         if !self.has_room(needed)? {
-            if !wait {
+            if let Patience::None = patience {
                 if peer_gone(&self.life)? {
                     self.broken = Some(Errno::PIPE);
                     return Err(Errno::PIPE);
@@ -388,7 +404,7 @@ impl Sender {
                 spin,
                 &ring.control().tx_waiting.0,
                 &self.life,
-                None,
+                patience.deadline(),
                 || {},
                 || {
                     let word = &ring.control().head.0;
@@ -583,15 +599,24 @@ impl Receiver {
 
     #[inline(never)]
     fn recv_slow(&mut self, buf: &mut [u8]) -> Result<usize> {
-        match self.next(true)? {
-            None => Ok(0),
-            Some((off, len)) => self.copy_out(off, len, buf),
-        }
+        self.recv_with(buf, Patience::Forever)
     }
 
-    /// As [`Receiver::recv`], but fails with `EAGAIN` instead of waiting.
+    /// As [`Receiver::recv`], but fails with `EAGAIN` instead of waiting
+    /// (0 still when the sender is gone).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
-        match self.next(false)? {
+        self.recv_with(buf, Patience::None)
+    }
+
+    /// As [`Receiver::recv`], but waits at most `timeout`, then fails with
+    /// `ETIMEDOUT`, taking nothing (a zero `timeout` does not wait). A sender
+    /// that is gone gives 0 at once, never `ETIMEDOUT`.
+    pub fn recv_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        self.recv_with(buf, Patience::after(timeout))
+    }
+
+    fn recv_with(&mut self, buf: &mut [u8], patience: Patience) -> Result<usize> {
+        match self.next(patience)? {
             None => Ok(0),
             Some((off, len)) => self.copy_out(off, len, buf),
         }
@@ -600,20 +625,33 @@ impl Receiver {
     /// The size of the next message, waiting for one; 0 when the sender is
     /// gone.
     pub fn next_size(&mut self) -> Result<usize> {
-        Ok(self.next(true)?.map_or(0, |(_, len)| len))
+        Ok(self.next(Patience::Forever)?.map_or(0, |(_, len)| len))
+    }
+
+    /// As [`Receiver::next_size`], but waits at most `timeout`, then fails
+    /// with `ETIMEDOUT`.
+    pub fn next_size_timeout(&mut self, timeout: Duration) -> Result<usize> {
+        let patience = Patience::after(timeout);
+        Ok(self.next(patience)?.map_or(0, |(_, len)| len))
     }
 
     /// Borrows the next message in place (zero-copy receive), waiting for
     /// one; `None` when the sender is gone. Dropping the message gives its
     /// space back.
     pub fn recv_borrowed(&mut self) -> Result<Option<Message<'_>>> {
-        self.borrow_with(true)
+        self.borrow_with(Patience::Forever)
     }
 
     /// As [`Receiver::recv_borrowed`], but fails with `EAGAIN` instead of
-    /// waiting.
+    /// waiting (`None` still when the sender is gone).
     pub fn try_recv_borrowed(&mut self) -> Result<Option<Message<'_>>> {
-        self.borrow_with(false)
+        self.borrow_with(Patience::None)
+    }
+
+    /// As [`Receiver::recv_borrowed`], but waits at most `timeout`, then
+    /// fails with `ETIMEDOUT`, taking nothing.
+    pub fn recv_borrowed_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>> {
+        self.borrow_with(Patience::after(timeout))
     }
 
     /// Gives back the message kept with [`Message::keep`]: exactly the
@@ -630,7 +668,7 @@ impl Receiver {
         }
     }
 
-    fn borrow_with(&mut self, wait: bool) -> Result<Option<Message<'_>>> {
+    fn borrow_with(&mut self, patience: Patience) -> Result<Option<Message<'_>>> {
         if self.kept > 0 {
             let off = self.ring.offset(self.head);
             let len = core::mem::take(&mut self.kept);
@@ -643,7 +681,7 @@ impl Receiver {
                 len,
             }));
         }
-        Ok(self.next(wait)?.map(|(off, len)| {
+        Ok(self.next(patience)?.map(|(off, len)| {
             // SAFETY: `next` checked off + HDR + len <= cap.
             let buf = unsafe { NonNull::new_unchecked(self.ring.data().add(off + HDR)) };
             Message {
@@ -665,15 +703,16 @@ impl Receiver {
     }
 
     /// The next message's offset and length, after checking both: `None`
-    /// when the sender is gone; `EAGAIN` if `wait` is false and none is there.
-    fn next(&mut self, wait: bool) -> Result<Option<(usize, usize)>> {
+    /// when the sender is gone; `EAGAIN` with no patience and none there,
+    /// `ETIMEDOUT` when the patience ran out.
+    fn next(&mut self, patience: Patience) -> Result<Option<(usize, usize)>> {
         if self.broken {
             return Err(Errno::PROTO);
         }
         if self.kept > 0 {
             return Err(Errno::BUSY);
         }
-        let result = self.next_checked(wait);
+        let result = self.next_checked(patience);
         match result {
             Err(Errno::PROTO) => self.broken = true,
             Err(Errno::PIPE) => {
@@ -685,7 +724,7 @@ impl Receiver {
         result.map(Some)
     }
 
-    fn next_checked(&mut self, wait: bool) -> Result<(usize, usize)> {
+    fn next_checked(&mut self, patience: Patience) -> Result<(usize, usize)> {
         loop {
             if let Some(found) = self.peek()? {
                 return Ok(found);
@@ -695,7 +734,7 @@ impl Receiver {
             if self.sender_gone {
                 return Err(Errno::PIPE);
             }
-            if !wait {
+            if let Patience::None = patience {
                 return match peer_gone(&self.life)? {
                     // A message committed just before the sender died shows now.
                     true => self.peek()?.ok_or(Errno::PIPE),
@@ -719,7 +758,7 @@ impl Receiver {
                 spin,
                 &ring.control().rx_sleeping.0,
                 &self.life,
-                None,
+                patience.deadline(),
                 before_sleep,
                 wait_for_stamp,
             )?;

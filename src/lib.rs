@@ -38,6 +38,37 @@
 //! Errors are [`Errno`] values: the kernel's error numbers, which the C ABI
 //! hands to C programs as `errno`.
 //!
+//! ## Waiting, timeouts and non-blocking calls
+//!
+//! Every call that can wait has a `_timeout` variant taking a
+//! [`Duration`](core::time::Duration) ([`chan::Receiver::recv_timeout`],
+//! [`msg::recv_timeout`], [`pipe::read_timeout`],
+//! [`mutex::RawMutex::lock_timeout`], [`call::Client::call_timeout`], ...).
+//! The timeout becomes, once, on entry, an absolute deadline on
+//! `CLOCK_MONOTONIC`: signals and spurious wake-ups neither extend it nor cut
+//! it short, and `ETIMEDOUT` never comes before it. A peer that dies during
+//! the wait is noticed within about [`chan::LIVENESS_CHECK_MS`] ms, and
+//! looked at once more at the deadline. A call that timed out took or sent
+//! nothing. A `Duration` too large to add to the clock waits for ever.
+//! Pipes and message sockets can also be made non-blocking
+//! ([`pipe::pipe_nonblocking`], [`msg::socketpair_nonblocking`],
+//! `set_nonblocking`), and [`msg::MsgSocket::try_recv`] never waits.
+//!
+//! One rule tells "nothing yet" from "peer gone", in every receive, blocking,
+//! `try_` or timed (and in C):
+//!
+//! | | copying receive | borrowed receive | send |
+//! |---|---|---|---|
+//! | the peer is gone, and all it sent received | `Ok(0)`, never `ETIMEDOUT` | `Ok(None)` | `EPIPE` |
+//! | nothing yet: a `try_` call, a non-blocking fd | `EAGAIN` | `EAGAIN` | `EAGAIN` |
+//! | nothing yet: the timeout expired (zero included) | `ETIMEDOUT` | `ETIMEDOUT` | `ETIMEDOUT` |
+//!
+//! 0 cannot be a message, since empty messages are refused at send: it is
+//! the end of file of a pipe's read. (A call's client, whose replies may be
+//! empty, gets `EPIPE`; a channel's sender learns that its receiver is gone
+//! when it must wait for room, and a busy channel makes no system call to
+//! ask.)
+//!
 //! Calls retry `EINTR` themselves, so a signal handler in the middle of a read,
 //! a write or a wait never surfaces as an error; fds are close-on-exec; a
 //! write to a pipe with no reader is `EPIPE`, never `SIGPIPE`. (The C
@@ -101,6 +132,7 @@ extern crate std;
 
 pub mod call;
 pub mod chan;
+mod deadline;
 pub mod endpoint;
 pub mod explain;
 pub mod msg;

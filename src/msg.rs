@@ -21,16 +21,22 @@
 //! tells that its peer is gone, so a receive on either could only cut
 //! messages or wait forever.
 
+use core::time::Duration;
+
+use rustix::event::PollFlags;
 use rustix::net::{
     AddressFamily, RecvFlags, ReturnFlags, SendFlags, SocketFlags, SocketType, recv as raw_recv,
     send as raw_send, socketpair as raw_socketpair,
 };
 
+use crate::deadline::{self, wait_ready};
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
 
 mod fds;
 pub(crate) use fds::recv_fds_if;
-pub use fds::{MAX_FDS, next_sizes, recv_fds, send_fds};
+pub use fds::{
+    MAX_FDS, next_sizes, next_sizes_timeout, recv_fds, recv_fds_timeout, send_fds, send_fds_timeout,
+};
 
 /// One end of a message socket pair; closed on drop.
 #[derive(Debug)]
@@ -54,6 +60,23 @@ pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
     Ok((MsgSocket(a), MsgSocket(b)))
 }
 
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+/// fds)`: as [`socketpair`], both sockets non-blocking: a send with no room
+/// and a receive with nothing queued fail with `EAGAIN` instead of waiting
+/// (see [`MsgSocket::set_nonblocking`]).
+///
+/// Errors: as [`socketpair`].
+#[doc(alias = "SOCK_NONBLOCK")]
+pub fn socketpair_nonblocking() -> Result<(MsgSocket, MsgSocket)> {
+    let (a, b) = raw_socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    Ok((MsgSocket(a), MsgSocket(b)))
+}
+
 /// `send(fd, msg, len, MSG_NOSIGNAL)`, retried on `EINTR`: sends `msg` as one
 /// message and returns its length.
 ///
@@ -66,11 +89,23 @@ pub fn socketpair() -> Result<(MsgSocket, MsgSocket)> {
 /// # References
 /// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
 pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
+    send_until(fd.as_fd(), msg, None)
+}
+
+/// As [`send`], but waits for room at most `timeout`, then fails with
+/// `ETIMEDOUT` having sent nothing (a zero `timeout` does not wait). A peer
+/// that is gone gives `EPIPE` at once.
+pub fn send_timeout(fd: impl AsFd, msg: &[u8], timeout: Duration) -> Result<usize> {
+    send_until(fd.as_fd(), msg, deadline::after(timeout))
+}
+
+fn send_until(fd: BorrowedFd<'_>, msg: &[u8], deadline: Option<u64>) -> Result<usize> {
     if msg.is_empty() {
         return Err(Errno::INVAL);
     }
-    let fd = fd.as_fd();
-    retry_reset(|| raw_send(fd, msg, SendFlags::NOSIGNAL))
+    by_deadline(fd, PollFlags::OUT, deadline, |nowait| {
+        raw_send(fd, msg, SendFlags::NOSIGNAL | send_nowait(nowait))
+    })
 }
 
 /// `recvmsg(fd, {NULL, 0}, MSG_PEEK | MSG_TRUNC)`: waits for the next
@@ -87,9 +122,19 @@ pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
 /// queued.
 #[doc(alias = "MSG_PEEK")]
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
-    let fd = fd.as_fd();
+    next_size_until(fd.as_fd(), None)
+}
+
+/// As [`next_size`], but waits at most `timeout` for a message, then fails
+/// with `ETIMEDOUT`.
+pub fn next_size_timeout(fd: impl AsFd, timeout: Duration) -> Result<usize> {
+    next_size_until(fd.as_fd(), deadline::after(timeout))
+}
+
+fn next_size_until(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<usize> {
     check_kind(fd)?;
     loop {
+        wait_ready(fd, PollFlags::IN, deadline)?;
         let size = peek_size(fd)?;
         if size > 0 {
             return Ok(size);
@@ -123,6 +168,41 @@ fn retry_reset<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     match retry(&mut op) {
         Err(Errno::CONNRESET) => retry(op),
         other => other,
+    }
+}
+
+/// [`retry_reset`] of `op(false)`; or, with a `deadline`, of `op(true)` (a
+/// `MSG_DONTWAIT` try), again each time [`wait_ready`] finds `events` on
+/// `fd`, for as long as it says `EAGAIN`. A socket can poll writable and
+/// still lack room for a large message: it naps between such tries.
+fn by_deadline<T>(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    deadline: Option<u64>,
+    mut op: impl FnMut(bool) -> Result<T>,
+) -> Result<T> {
+    if deadline.is_none() {
+        return retry_reset(|| op(false));
+    }
+    let mut polled = false;
+    loop {
+        match retry_reset(|| op(true)) {
+            Err(Errno::AGAIN) => {}
+            other => return other,
+        }
+        if polled {
+            deadline::nap(deadline)?;
+        }
+        wait_ready(fd, events, deadline)?;
+        polled = true;
+    }
+}
+
+/// `MSG_DONTWAIT` if `nowait`.
+fn send_nowait(nowait: bool) -> SendFlags {
+    match nowait {
+        true => SendFlags::DONTWAIT,
+        false => SendFlags::empty(),
     }
 }
 
@@ -170,8 +250,37 @@ fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
 /// # References
 /// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
 pub fn recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
-    let fd = fd.as_fd();
-    let size = next_size(fd)?;
+    recv_until(fd.as_fd(), buf, None)
+}
+
+/// As [`recv`], but waits at most `timeout` for a message, then fails with
+/// `ETIMEDOUT`, taking nothing (a zero `timeout` does not wait). A peer
+/// that is gone gives 0 at once (once its messages are all received),
+/// never `ETIMEDOUT`. Works the same on a non-blocking socket.
+pub fn recv_timeout(fd: impl AsFd, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+    recv_until(fd.as_fd(), buf, deadline::after(timeout))
+}
+
+/// As [`recv`], but never waits: `EAGAIN` when no message is queued yet,
+/// 0 when the peer is gone, blocking socket or not.
+pub fn try_recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    match recv_until(fd.as_fd(), buf, Some(0)) {
+        Err(Errno::TIMEDOUT) => Err(Errno::AGAIN),
+        other => other,
+    }
+}
+
+/// As [`send`], but never waits: `EAGAIN` when the socket has no room for
+/// the message now (nothing is sent), blocking socket or not.
+pub fn try_send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
+    match send_until(fd.as_fd(), msg, Some(0)) {
+        Err(Errno::TIMEDOUT) => Err(Errno::AGAIN),
+        other => other,
+    }
+}
+
+fn recv_until(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Option<u64>) -> Result<usize> {
+    let size = next_size_until(fd, deadline)?;
     if size > buf.len() {
         return Err(Errno::MSGSIZE);
     }
@@ -200,6 +309,34 @@ impl MsgSocket {
     /// The size of the next message, waiting for one. See [`next_size`].
     pub fn next_size(&self) -> Result<usize> {
         next_size(self)
+    }
+
+    /// Sends `msg`, waiting for room at most `timeout`. See [`send_timeout`].
+    pub fn send_timeout(&self, msg: &[u8], timeout: Duration) -> Result<usize> {
+        send_timeout(self, msg, timeout)
+    }
+
+    /// Receives one whole message, waiting at most `timeout`. See
+    /// [`recv_timeout`].
+    pub fn recv_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        recv_timeout(self, buf, timeout)
+    }
+
+    /// The size of the next message, waiting at most `timeout`. See
+    /// [`next_size_timeout`].
+    pub fn next_size_timeout(&self, timeout: Duration) -> Result<usize> {
+        next_size_timeout(self, timeout)
+    }
+
+    /// Receives one whole message if one is queued: `EAGAIN` if none is
+    /// yet, 0 if the peer is gone. See [`try_recv`].
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<usize> {
+        try_recv(self, buf)
+    }
+
+    /// Sends `msg` if there is room now, else `EAGAIN`. See [`try_send`].
+    pub fn try_send(&self, msg: &[u8]) -> Result<usize> {
+        try_send(self, msg)
     }
 }
 

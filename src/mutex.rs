@@ -110,14 +110,17 @@ use core::ops::{Deref, DerefMut};
 use core::ptr;
 use core::sync::atomic::{self, AtomicPtr, AtomicU32, Ordering};
 
+use core::time::Duration;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::mm::{Advice, MapFlags, ProtFlags, madvise, mmap_anonymous, munmap};
 use rustix::process::{
     Pid, PidfdFlags, WaitId, WaitIdOptions, getpid, pidfd_open, test_kill_process, waitid,
 };
+
 use rustix::thread::futex;
 
 use crate::chan::wait::sleep_until;
+use crate::deadline::Patience;
 use crate::sys::monotonic_ns;
 
 use crate::shm::ShmSafe;
@@ -219,6 +222,25 @@ impl RawMutex {
     #[inline]
     pub fn try_lock(&self) -> Result<Acquired> {
         self.acquire(false)
+    }
+
+    /// As [`RawMutex::lock`], but waits at most `timeout`, then fails with
+    /// `ETIMEDOUT` without the lock (a zero `timeout` does not wait), as
+    /// `pthread_mutex_timedlock` does. A holder found dead, before or at
+    /// the deadline, still gives [`Acquired::OwnerDied`] with the lock held.
+    ///
+    /// Errors: `ETIMEDOUT`; `ENOTRECOVERABLE` as [`RawMutex::lock`].
+    ///
+    /// # References
+    /// - [pthread_mutex_timedlock(3p)](https://man7.org/linux/man-pages/man3/pthread_mutex_timedlock.3p.html)
+    #[doc(alias = "timedlock")]
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Acquired> {
+        let patience = Patience::after(timeout);
+        let me = this_process();
+        if self.take(me, 0, me.id) {
+            return Ok(Acquired::Normal);
+        }
+        self.acquire_slow(me, patience)
     }
 
     /// Unlocks the mutex and wakes a waiter, if there is one.
@@ -342,6 +364,12 @@ impl RawMutex {
             let wake_at = match patience {
                 Patience::None => return Err(Errno::BUSY),
                 Patience::Forever => next_check,
+                // At the deadline, look at the holder once more: one found
+                // dead is taken over, not timed out on.
+                Patience::Until(d) if now >= d && !check => {
+                    next_check = 0;
+                    continue;
+                }
                 Patience::Until(d) if now >= d => return Err(Errno::TIMEDOUT),
                 Patience::Until(d) => d.min(next_check),
             };
@@ -435,18 +463,6 @@ impl RawMutex {
         }
         Ok(())
     }
-}
-
-/// How long a locker may wait.
-#[derive(Clone, Copy)]
-enum Patience {
-    /// Not at all (`try_lock`).
-    None,
-    /// As long as a live process holds the mutex.
-    Forever,
-    /// Until this absolute monotonic time, in ns, then `ETIMEDOUT`.
-    #[allow(dead_code)]
-    Until(u64),
 }
 
 impl fmt::Debug for RawMutex {
@@ -823,6 +839,19 @@ impl<T: TearSafe> ProcessMutex<T> {
         self.guard(self.raw.try_lock())
     }
 
+    /// Locks the mutex as [`ProcessMutex::lock`] does, waiting at most
+    /// `timeout` (see [`RawMutex::lock_timeout`]).
+    ///
+    /// Errors: [`LockError::TimedOut`] (`ETIMEDOUT`) when the time is up
+    /// and a live process still holds it; otherwise as
+    /// [`ProcessMutex::lock`] ([`LockError::OwnerDied`] included).
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> core::result::Result<MutexGuard<'_, T>, LockError<'_, T>> {
+        self.guard(self.raw.lock_timeout(timeout))
+    }
+
     /// The value, through an exclusive borrow: no lock needed.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
@@ -836,6 +865,7 @@ impl<T: TearSafe> ProcessMutex<T> {
             Ok(Acquired::Normal) => Ok(MutexGuard { mutex: self }),
             Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(MutexGuard { mutex: self })),
             Err(Errno::BUSY) => Err(LockError::WouldBlock),
+            Err(Errno::TIMEDOUT) => Err(LockError::TimedOut),
             Err(_) => Err(LockError::NotRecoverable),
         }
     }
@@ -920,6 +950,9 @@ pub enum LockError<'a, T: TearSafe> {
     NotRecoverable,
     /// `EBUSY`: a live process holds it ([`ProcessMutex::try_lock`] only).
     WouldBlock,
+    /// `ETIMEDOUT`: a live process held it until the deadline
+    /// ([`ProcessMutex::lock_timeout`] only).
+    TimedOut,
 }
 
 impl<T: TearSafe> LockError<'_, T> {
@@ -929,6 +962,7 @@ impl<T: TearSafe> LockError<'_, T> {
             LockError::OwnerDied(_) => Errno::OWNERDEAD,
             LockError::NotRecoverable => Errno::NOTRECOVERABLE,
             LockError::WouldBlock => Errno::BUSY,
+            LockError::TimedOut => Errno::TIMEDOUT,
         }
     }
 }
@@ -939,6 +973,7 @@ impl<T: TearSafe> fmt::Debug for LockError<'_, T> {
             LockError::OwnerDied(_) => "OwnerDied(..)",
             LockError::NotRecoverable => "NotRecoverable",
             LockError::WouldBlock => "WouldBlock",
+            LockError::TimedOut => "TimedOut",
         })
     }
 }
@@ -949,6 +984,7 @@ impl<T: TearSafe> fmt::Display for LockError<'_, T> {
             LockError::OwnerDied(_) => "the mutex's holder died; the data may need repair",
             LockError::NotRecoverable => "the mutex is not recoverable",
             LockError::WouldBlock => "the mutex is held",
+            LockError::TimedOut => "the mutex was still held at the deadline",
         })
     }
 }

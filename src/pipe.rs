@@ -17,10 +17,13 @@
 //! `SIGPIPE` raised. The C calls with this module's conventions are
 //! `rawipc_write_all` and `rawipc_read_full`.
 
+use core::time::Duration;
+
+use rustix::event::PollFlags;
 use rustix::io;
 use rustix::pipe::{PipeFlags, pipe_with};
 
-use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, deadline, retry, sys};
 
 mod fast;
 pub use fast::{SpliceWriter, capacity, max_capacity, set_capacity};
@@ -48,6 +51,18 @@ pub fn pipe() -> Result<(ReadEnd, WriteEnd)> {
     Ok((ReadEnd(read), WriteEnd(write)))
 }
 
+/// `pipe2(fds, O_CLOEXEC | O_NONBLOCK)`: as [`pipe`], both ends
+/// non-blocking: a read with nothing to read and a write with no room fail
+/// with `EAGAIN` instead of waiting (end of file is still 0). See
+/// [`ReadEnd::set_nonblocking`].
+///
+/// Errors: as [`pipe`].
+#[doc(alias = "O_NONBLOCK")]
+pub fn pipe_nonblocking() -> Result<(ReadEnd, WriteEnd)> {
+    let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    Ok((ReadEnd(read), WriteEnd(write)))
+}
+
 /// `read(fd, buf, len)`, retried on `EINTR`: reads at most `buf.len()` bytes.
 ///
 /// Returns 0 at end of file: for a pipe, once every write end is closed and
@@ -59,6 +74,24 @@ pub fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
     let fd = fd.as_fd();
     crate::explain::before_read(fd, buf.len());
     retry(|| io::read(fd, &mut *buf))
+}
+
+/// As [`read`], but waits at most `timeout` for something to read (`poll`),
+/// then fails with `ETIMEDOUT`, having read nothing (a zero `timeout` does
+/// not wait). End of file (every writer gone) gives 0 at once, never
+/// `ETIMEDOUT`. Works the same on a non-blocking fd. Meant for one reader
+/// per pipe: another reading the same pipe may take the bytes between the
+/// `poll` and the `read` (on a blocking fd the read then waits for more).
+///
+/// # References
+/// - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
+/// - [read(2)](https://man7.org/linux/man-pages/man2/read.2.html)
+pub fn read_timeout(fd: impl AsFd, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+    let fd = fd.as_fd();
+    if !buf.is_empty() {
+        deadline::wait_ready(fd, PollFlags::IN, deadline::after(timeout))?;
+    }
+    read(fd, buf)
 }
 
 /// A write that failed after part of the buffer was written.
@@ -148,6 +181,12 @@ impl ReadEnd {
         read(self, buf)
     }
 
+    /// Reads at most `buf.len()` bytes, waiting at most `timeout`. See
+    /// [`read_timeout`].
+    pub fn read_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        read_timeout(self, buf, timeout)
+    }
+
     /// Reads until `buf` is full or end of file; returns how many bytes it got.
     pub fn read_full(&self, buf: &mut [u8]) -> Result<usize> {
         let mut got = 0;
@@ -188,6 +227,20 @@ macro_rules! fd_conversions {
             #[doc(alias = "dup")]
             pub fn try_clone(&self) -> $crate::Result<Self> {
                 Ok($end(rustix::io::fcntl_dupfd_cloexec(&self.0, 0)?))
+            }
+
+            /// `ioctl(fd, FIONBIO, &nonblocking)`: makes the fd non-blocking (or
+            /// blocking again). Non-blocking, a call that would wait fails
+            /// with `EAGAIN` instead; the calls with a timeout still wait
+            /// up to theirs. The flag belongs to the open file: it is shared
+            /// with the fd's duplicates and with its copies in forked
+            /// children.
+            ///
+            /// # References
+            /// - [ioctl(2)](https://man7.org/linux/man-pages/man2/ioctl.2.html)
+            #[doc(alias = "O_NONBLOCK")]
+            pub fn set_nonblocking(&self, nonblocking: bool) -> $crate::Result<()> {
+                rustix::io::ioctl_fionbio(&self.0, nonblocking)
             }
         }
         impl $crate::AsFd for $end {

@@ -8,12 +8,11 @@
 use core::ffi::{c_int, c_uint, c_void};
 use core::mem::{align_of, size_of};
 use core::ptr;
-use core::time::Duration;
 
 use rawipc_core::Errno;
 use rawipc_core::call::{Call, Client, Server};
 
-use crate::{buffer, buffer_mut, fail, ssize_t};
+use crate::{buffer, buffer_mut, fail, ssize_t, timeout};
 
 /// A request-reply handle, in memory of the caller's (not shared memory).
 /// Its contents are private; do not copy it (a copy would close the same
@@ -58,15 +57,6 @@ unsafe fn handle<'a>(call: *mut rawipc_call) -> Result<&'a mut Handle, Errno> {
     }
     // SAFETY: the magic says `rawipc_call_create` wrote a Handle here.
     Ok(unsafe { &mut *h })
-}
-
-/// A C timeout in milliseconds: -1 waits for ever, as poll(2)'s.
-fn timeout(ms: c_int) -> Result<Option<Duration>, Errno> {
-    match ms {
-        -1 => Ok(None),
-        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        _ => Err(Errno::INVAL),
-    }
 }
 
 fn ret_len(r: Result<usize, Errno>) -> ssize_t {

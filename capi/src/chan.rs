@@ -12,7 +12,7 @@ use core::ptr;
 use rawipc_core::Errno;
 use rawipc_core::chan::{Channel, Receiver, Sender, handover};
 
-use crate::{borrow_fd, buffer, buffer_mut, fail, ssize_t};
+use crate::{Wait, borrow_fd, buffer, buffer_mut, fail, ssize_t, timeout};
 
 /// A channel handle, in memory of the caller's (not shared memory). Its
 /// contents are private; do not copy it (a copy would close the same file
@@ -273,7 +273,7 @@ pub unsafe extern "C" fn rawipc_chan_send(
     len: usize,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { send(chan, buf, len, true) })
+    ret_len(unsafe { send(chan, buf, len, Wait::For(None)) })
 }
 
 /// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
@@ -287,7 +287,25 @@ pub unsafe extern "C" fn rawipc_chan_try_send(
     len: usize,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { send(chan, buf, len, false) })
+    ret_len(unsafe { send(chan, buf, len, Wait::Not) })
+}
+
+/// As rawipc_chan_send, but waits for room at most `timeout_ms`
+/// milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT
+/// having sent nothing. EINVAL also for `timeout_ms` below -1. A receiver
+/// that is gone gives EPIPE at once.
+///
+/// # Safety
+/// As rawipc_chan_send.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_send_timeout(
+    chan: *mut rawipc_chan,
+    buf: *const c_void,
+    len: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(timeout(timeout_ms).and_then(|t| unsafe { send(chan, buf, len, Wait::For(t)) }))
 }
 
 /// # Safety
@@ -296,7 +314,7 @@ unsafe fn send(
     chan: *mut rawipc_chan,
     buf: *const c_void,
     len: usize,
-    wait: bool,
+    wait: Wait,
 ) -> Result<usize, Errno> {
     // SAFETY: the caller's promise is passed on.
     let (tx, reserved) = unsafe { sender(chan) }?;
@@ -308,7 +326,11 @@ unsafe fn send(
     }
     // SAFETY: the caller's promise is passed on.
     let msg = unsafe { buffer(buf, len) }?;
-    if wait { tx.send(msg) } else { tx.try_send(msg) }?;
+    match wait {
+        Wait::Not => tx.try_send(msg),
+        Wait::For(None) => tx.send(msg),
+        Wait::For(Some(t)) => tx.send_timeout(msg, t),
+    }?;
     Ok(len)
 }
 
@@ -326,7 +348,35 @@ unsafe fn send(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_reserve(chan: *mut rawipc_chan, len: usize) -> *mut c_void {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { sender(chan) }.and_then(|(tx, reserved)| {
+    unsafe { reserve(chan, len, None) }.unwrap_or_else(fail)
+}
+
+/// As rawipc_chan_reserve, but waits for room at most `timeout_ms`
+/// milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT,
+/// reserving nothing. EINVAL also for `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_chan_reserve.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_reserve_timeout(
+    chan: *mut rawipc_chan,
+    len: usize,
+    timeout_ms: c_int,
+) -> *mut c_void {
+    // SAFETY: the caller's promise is passed on.
+    let r = timeout(timeout_ms).and_then(|t| unsafe { reserve(chan, len, t) });
+    r.unwrap_or_else(fail)
+}
+
+/// # Safety
+/// As rawipc_chan_reserve.
+unsafe fn reserve(
+    chan: *mut rawipc_chan,
+    len: usize,
+    wait: Option<core::time::Duration>,
+) -> Result<*mut c_void, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    unsafe { sender(chan) }.and_then(|(tx, reserved)| {
         if len > isize::MAX as usize {
             return Err(Errno::INVAL);
         }
@@ -335,11 +385,13 @@ pub unsafe extern "C" fn rawipc_chan_reserve(chan: *mut rawipc_chan, len: usize)
             return Err(Errno::BUSY);
         }
         let len = len.max(*reserved);
-        let mut r = tx.reserve(len)?;
+        let mut r = match wait {
+            None => tx.reserve(len),
+            Some(t) => tx.reserve_timeout(len, t),
+        }?;
         *reserved = len;
         Ok(r.as_mut_ptr().cast())
-    });
-    r.unwrap_or_else(fail)
+    })
 }
 
 /// Sends the first `len` bytes written at the place rawipc_chan_reserve
@@ -385,7 +437,7 @@ pub unsafe extern "C" fn rawipc_chan_recv(
     cap: usize,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { recv(chan, buf, cap, true) })
+    ret_len(unsafe { recv(chan, buf, cap, Wait::For(None)) })
 }
 
 /// As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
@@ -399,7 +451,25 @@ pub unsafe extern "C" fn rawipc_chan_try_recv(
     cap: usize,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { recv(chan, buf, cap, false) })
+    ret_len(unsafe { recv(chan, buf, cap, Wait::Not) })
+}
+
+/// As rawipc_chan_recv, but waits at most `timeout_ms` milliseconds (-1: no
+/// bound; 0: no wait), then fails with ETIMEDOUT, taking nothing. EINVAL
+/// also for `timeout_ms` below -1. A sender that is gone gives 0 at once
+/// (once its messages are all received), never ETIMEDOUT.
+///
+/// # Safety
+/// As rawipc_chan_recv.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_recv_timeout(
+    chan: *mut rawipc_chan,
+    buf: *mut c_void,
+    cap: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(timeout(timeout_ms).and_then(|t| unsafe { recv(chan, buf, cap, Wait::For(t)) }))
 }
 
 /// # Safety
@@ -408,13 +478,17 @@ unsafe fn recv(
     chan: *mut rawipc_chan,
     buf: *mut c_void,
     cap: usize,
-    wait: bool,
+    wait: Wait,
 ) -> Result<usize, Errno> {
     // SAFETY: the caller's promise is passed on.
     let rx = unsafe { receiver(chan) }?;
     // SAFETY: the caller's promise is passed on.
     let buf = unsafe { buffer_mut(buf, cap) }?;
-    if wait { rx.recv(buf) } else { rx.try_recv(buf) }
+    match wait {
+        Wait::Not => rx.try_recv(buf),
+        Wait::For(None) => rx.recv(buf),
+        Wait::For(Some(t)) => rx.recv_timeout(buf, t),
+    }
 }
 
 /// Borrows the next message in place (zero-copy receive), waiting for one:
@@ -435,11 +509,42 @@ pub unsafe extern "C" fn rawipc_chan_recv_borrow(
     msg: *mut *const c_void,
 ) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { receiver(chan) }.and_then(|rx| {
+    ret_len(unsafe { borrow(chan, msg, None) })
+}
+
+/// As rawipc_chan_recv_borrow, but waits at most `timeout_ms` milliseconds
+/// (-1: no bound; 0: no wait), then fails with ETIMEDOUT, taking nothing
+/// (`*msg` is left as it was). EINVAL also for `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_chan_recv_borrow.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_recv_borrow_timeout(
+    chan: *mut rawipc_chan,
+    msg: *mut *const c_void,
+    timeout_ms: c_int,
+) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    ret_len(timeout(timeout_ms).and_then(|t| unsafe { borrow(chan, msg, t) }))
+}
+
+/// # Safety
+/// As rawipc_chan_recv_borrow.
+unsafe fn borrow(
+    chan: *mut rawipc_chan,
+    msg: *mut *const c_void,
+    wait: Option<core::time::Duration>,
+) -> Result<usize, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    unsafe { receiver(chan) }.and_then(|rx| {
         if msg.is_null() {
             return Err(Errno::FAULT);
         }
-        let (at, len) = match rx.recv_borrowed()? {
+        let borrowed = match wait {
+            None => rx.recv_borrowed(),
+            Some(t) => rx.recv_borrowed_timeout(t),
+        };
+        let (at, len) = match borrowed? {
             Some(m) => {
                 let found = (m.as_ptr().cast::<c_void>(), m.len());
                 // Lent to the caller until rawipc_chan_release.
@@ -451,8 +556,7 @@ pub unsafe extern "C" fn rawipc_chan_recv_borrow(
         // SAFETY: the caller's promise above.
         unsafe { msg.write(at) };
         Ok(len)
-    });
-    ret_len(r)
+    })
 }
 
 /// Gives the message borrowed with rawipc_chan_recv_borrow back to the

@@ -1,14 +1,15 @@
 //! rawipc's own reading and writing, with rawipc's conventions: all of it or
 //! an error, EINTR retried, EPIPE and never SIGPIPE. What course code writes
 //! as a loop around read() and write() (Stevens' readn and writen), for any
-//! fd: pipes, sockets, files.
+//! fd: pipes, sockets, files; and a read that gives up after a timeout, which
+//! course code writes with poll() before read().
 
 use core::ffi::{c_int, c_void};
 
 use rawipc_core::Errno;
-use rawipc_core::pipe::{WriteError, write_all_raw};
+use rawipc_core::pipe::{WriteError, read, read_timeout, write_all_raw};
 
-use crate::{borrow_fd, errno, fail, libc, ssize_t};
+use crate::{borrow_fd, buffer_mut, errno, fail, libc, ssize_t, timeout};
 
 /// The largest count whose result fits in a `ssize_t`.
 const MAX_COUNT: usize = isize::MAX as usize;
@@ -76,5 +77,41 @@ pub unsafe extern "C" fn rawipc_read_full(fd: c_int, buf: *mut c_void, count: us
         if got >= count {
             return got as ssize_t;
         }
+    }
+}
+
+/// Reads at most `count` bytes from `fd` into `buf`, as one read(), waiting
+/// at most `timeout_ms` milliseconds (-1: no bound; 0: no wait) for
+/// something to read, on a blocking fd or a non-blocking one; retried after
+/// signals (EINTR), which do not move the deadline (CLOCK_MONOTONIC).
+///
+/// Returns how many bytes were read, 0 at end of file (for a pipe: every
+/// writer gone, at once, never ETIMEDOUT). Otherwise -1 with errno set:
+/// ETIMEDOUT (nothing came in time; nothing was read), EBADF, EFAULT (`buf`
+/// NULL with `count` > 0, or not writable), EINVAL (`count` > SSIZE_MAX,
+/// `timeout_ms` below -1). For one reader per pipe: another one reading the
+/// same pipe may take the bytes between the wait and the read.
+///
+/// # Safety
+/// A non-NULL `buf` must point to `count` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_read_timeout(
+    fd: c_int,
+    buf: *mut c_void,
+    count: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    let got = timeout(timeout_ms).and_then(|t| {
+        let fd = borrow_fd(fd)?;
+        // SAFETY: the caller's promise is passed on.
+        let buf = unsafe { buffer_mut(buf, count) }?;
+        match t {
+            None => read(fd, buf),
+            Some(t) => read_timeout(fd, buf, t),
+        }
+    });
+    match got {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
     }
 }

@@ -5,7 +5,8 @@
 //! `rawipc_wait`, `rawipc_waitpid`) behave exactly as the libc calls they are
 //! named after, signals, exec inheritance and bad pointers included, so
 //! course code can swap `pipe` for `rawipc_pipe` and change nothing else.
-//! rawipc's own calls (`io.rs`: `rawipc_write_all`, `rawipc_read_full`; the
+//! rawipc's own calls (`io.rs`: `rawipc_write_all`, `rawipc_read_full`,
+//! `rawipc_read_timeout`; the
 //! messages, shared memory, mutex and channel) have rawipc's safer
 //! conventions: everything or an error, EINTR retried, EPIPE and never
 //! SIGPIPE, fds close-on-exec unless asked otherwise. Both return -1 (NULL
@@ -41,6 +42,7 @@ mod shm;
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr;
 use core::slice;
+use core::time::Duration;
 
 use rawipc_core::{BorrowedFd, Errno};
 
@@ -148,6 +150,25 @@ impl Failure for isize {
 }
 impl Failure for *mut c_void {
     const FAILURE: Self = ptr::null_mut();
+}
+
+/// A C timeout in milliseconds, as poll(2) takes it: -1 waits for ever
+/// (`None`), 0 does not wait, any other negative number is EINVAL.
+pub(crate) fn timeout(ms: c_int) -> Result<Option<Duration>, Errno> {
+    match ms {
+        -1 => Ok(None),
+        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// How long a call waits.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    /// Not at all: EAGAIN (the `_try_` calls).
+    Not,
+    /// For ever (`None`), or at most this long, then ETIMEDOUT.
+    For(Option<Duration>),
 }
 
 /// A caller's fd, borrowed for one call; `EBADF` if it cannot be one.

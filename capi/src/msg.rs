@@ -1,10 +1,11 @@
 //! Messages: whole messages over connected AF_UNIX SOCK_SEQPACKET sockets.
 
 use core::ffi::{c_int, c_void};
+use core::time::Duration;
 
 use rawipc_core::{BorrowedFd, Errno, IntoRawFd, OwnedFd, msg};
 
-use crate::{borrow_fd, buffer, buffer_mut, fail, libc, ssize_t};
+use crate::{borrow_fd, buffer, buffer_mut, fail, libc, ssize_t, timeout};
 
 /// Makes two connected message sockets (AF_UNIX, SOCK_SEQPACKET), as
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds)` does: a message sent on
@@ -62,6 +63,35 @@ pub unsafe extern "C" fn rawipc_msg_send(fd: c_int, buf: *const c_void, len: usi
     }
 }
 
+/// As rawipc_msg_send, but waits for room at most `timeout_ms` milliseconds
+/// (-1: no bound; 0: no wait), then fails with ETIMEDOUT having sent
+/// nothing, on a blocking socket or a non-blocking one. EINVAL also for
+/// `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_msg_send.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_send_timeout(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    let sent = timeout(timeout_ms).and_then(|t| {
+        let fd = borrow_fd(fd)?;
+        // SAFETY: the caller's promise is passed on.
+        let buf = unsafe { buffer(buf, len) }?;
+        match t {
+            None => msg::send(fd, buf),
+            Some(t) => msg::send_timeout(fd, buf, t),
+        }
+    });
+    match sent {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
 /// Receives one whole message into `buf`, waiting for one, retrying if a
 /// signal interrupts.
 ///
@@ -88,6 +118,36 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
     }
 }
 
+/// As rawipc_msg_recv, but waits at most `timeout_ms` milliseconds (-1: no
+/// bound; 0: no wait), then fails with ETIMEDOUT, taking nothing, on a
+/// blocking socket or a non-blocking one. A peer that is gone gives 0 at
+/// once (once its messages are all received), never ETIMEDOUT. EINVAL also
+/// for `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_msg_recv.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_recv_timeout(
+    fd: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    let got = timeout(timeout_ms).and_then(|t| {
+        let fd = borrow_fd(fd)?;
+        // SAFETY: the caller's promise is passed on.
+        let buf = unsafe { buffer_mut(buf, cap) }?;
+        match t {
+            None => msg::recv(fd, buf),
+            Some(t) => msg::recv_timeout(fd, buf, t),
+        }
+    });
+    match got {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
 /// Returns the size of the next message on `fd` without receiving it,
 /// waiting for one; 0 when the peer is gone. On error returns -1 with errno
 /// set: EMSGSIZE if the message carries file descriptors (it stays queued:
@@ -97,6 +157,21 @@ pub unsafe extern "C" fn rawipc_msg_recv(fd: c_int, buf: *mut c_void, cap: usize
 #[unsafe(no_mangle)]
 pub extern "C" fn rawipc_msg_size(fd: c_int) -> ssize_t {
     match borrow_fd(fd).and_then(msg::next_size) {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+/// As rawipc_msg_size, but waits at most `timeout_ms` milliseconds (-1: no
+/// bound; 0: no wait) for a message, then fails with ETIMEDOUT. EINVAL for
+/// `timeout_ms` below -1.
+#[unsafe(no_mangle)]
+pub extern "C" fn rawipc_msg_size_timeout(fd: c_int, timeout_ms: c_int) -> ssize_t {
+    let size = timeout(timeout_ms).and_then(|t| match t {
+        None => borrow_fd(fd).and_then(msg::next_size),
+        Some(t) => borrow_fd(fd).and_then(|fd| msg::next_size_timeout(fd, t)),
+    });
+    match size {
         Ok(n) => n as ssize_t,
         Err(e) => fail(e),
     }
@@ -128,6 +203,42 @@ pub unsafe extern "C" fn rawipc_msg_send_fds(
     fds: *const c_int,
     nfds: usize,
 ) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    unsafe { send_fds(fd, buf, len, fds, nfds, None) }
+}
+
+/// As rawipc_msg_send_fds, but waits for room at most `timeout_ms`
+/// milliseconds (-1: no bound; 0: no wait), then fails with ETIMEDOUT
+/// having sent nothing. EINVAL also for `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_msg_send_fds.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_send_fds_timeout(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    fds: *const c_int,
+    nfds: usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    match timeout(timeout_ms) {
+        // SAFETY: the caller's promise is passed on.
+        Ok(t) => unsafe { send_fds(fd, buf, len, fds, nfds, t) },
+        Err(e) => fail(e),
+    }
+}
+
+/// # Safety
+/// As rawipc_msg_send_fds.
+unsafe fn send_fds(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    fds: *const c_int,
+    nfds: usize,
+    wait: Option<Duration>,
+) -> ssize_t {
     let sent = (|| {
         let fd = borrow_fd(fd)?;
         // SAFETY: the caller's promise is passed on.
@@ -150,7 +261,10 @@ pub unsafe extern "C" fn rawipc_msg_send_fds(
         // borrowed for this call only.
         let borrowed: &[BorrowedFd<'_>] =
             unsafe { core::slice::from_raw_parts(list.as_ptr().cast(), nfds) };
-        msg::send_fds(fd, buf, borrowed)
+        match wait {
+            None => msg::send_fds(fd, buf, borrowed),
+            Some(t) => msg::send_fds_timeout(fd, buf, borrowed, t),
+        }
     })();
     match sent {
         Ok(n) => n as ssize_t,
@@ -186,6 +300,42 @@ pub unsafe extern "C" fn rawipc_msg_recv_fds(
     fds: *mut c_int,
     nfds: *mut usize,
 ) -> ssize_t {
+    // SAFETY: the caller's promise is passed on.
+    unsafe { recv_fds(fd, buf, cap, fds, nfds, None) }
+}
+
+/// As rawipc_msg_recv_fds, but waits at most `timeout_ms` milliseconds (-1:
+/// no bound; 0: no wait), then fails with ETIMEDOUT, taking nothing. EINVAL
+/// also for `timeout_ms` below -1.
+///
+/// # Safety
+/// As rawipc_msg_recv_fds.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_msg_recv_fds_timeout(
+    fd: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    fds: *mut c_int,
+    nfds: *mut usize,
+    timeout_ms: c_int,
+) -> ssize_t {
+    match timeout(timeout_ms) {
+        // SAFETY: the caller's promise is passed on.
+        Ok(t) => unsafe { recv_fds(fd, buf, cap, fds, nfds, t) },
+        Err(e) => fail(e),
+    }
+}
+
+/// # Safety
+/// As rawipc_msg_recv_fds.
+unsafe fn recv_fds(
+    fd: c_int,
+    buf: *mut c_void,
+    cap: usize,
+    fds: *mut c_int,
+    nfds: *mut usize,
+    wait: Option<Duration>,
+) -> ssize_t {
     if nfds.is_null() {
         return fail(Errno::FAULT);
     }
@@ -199,7 +349,11 @@ pub unsafe extern "C" fn rawipc_msg_recv_fds(
     let result = borrow_fd(fd).and_then(|fd| {
         // SAFETY: the caller's promise is passed on.
         let buf = unsafe { buffer_mut(buf, cap) }?;
-        match msg::recv_fds(fd, buf, &mut got[..room]) {
+        let received = match wait {
+            None => msg::recv_fds(fd, buf, &mut got[..room]),
+            Some(t) => msg::recv_fds_timeout(fd, buf, &mut got[..room], t),
+        };
+        match received {
             Err(Errno::MSGSIZE) => {
                 // Tell how many fds it carries (the message stays queued).
                 if let Ok((_, needed)) = msg::next_sizes(fd) {

@@ -10,7 +10,7 @@ use core::mem::{align_of, size_of};
 use rawipc_core::Errno;
 use rawipc_core::mutex::{Acquired, RawMutex};
 
-use crate::fail;
+use crate::{fail, timeout};
 
 /// A mutex that processes sharing memory can lock, and that survives the
 /// death of its holder. Put it in memory from rawipc_shared_alloc (which
@@ -116,6 +116,29 @@ pub unsafe extern "C" fn rawipc_mutex_lock(m: *mut rawipc_mutex) -> c_int {
 pub unsafe extern "C" fn rawipc_mutex_trylock(m: *mut rawipc_mutex) -> c_int {
     // SAFETY: the caller's promise is passed on.
     acquired(unsafe { mutex(m) }.and_then(RawMutex::try_lock))
+}
+
+/// Locks `*m` as rawipc_mutex_lock does, waiting at most `timeout_ms`
+/// milliseconds (-1: no bound; 0: no wait), like pthread_mutex_timedlock
+/// (which takes an absolute time; this takes a poll(2)-style timeout and
+/// keeps it as a deadline on CLOCK_MONOTONIC, which signals do not move).
+///
+/// Returns 0 with the lock held, or -1 with errno set: ETIMEDOUT (a live
+/// process still held it at the deadline; not held); EOWNERDEAD (the holder
+/// died, before or at the deadline: the lock is held, repair as after
+/// rawipc_mutex_lock); ENOTRECOVERABLE as rawipc_mutex_lock; EINVAL (`m`
+/// NULL or misaligned, `timeout_ms` below -1).
+///
+/// # Safety
+/// A non-NULL `m` must point to a rawipc_mutex.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_mutex_timedlock(m: *mut rawipc_mutex, timeout_ms: c_int) -> c_int {
+    // SAFETY: the caller's promise is passed on.
+    let m = unsafe { mutex(m) };
+    acquired(timeout(timeout_ms).and_then(|t| match t {
+        None => m?.lock(),
+        Some(t) => m?.lock_timeout(t),
+    }))
 }
 
 /// Unlocks `*m` and wakes a waiter. After EOWNERDEAD without

@@ -53,7 +53,8 @@ pub(super) fn peer_gone(life: &OwnedFd) -> Result<bool> {
 /// `check` returns the word's current value when not ready, so that the
 /// futex sleeps only while nothing has changed. Errors: `EPIPE` when the
 /// peer is gone and a last `check` still says not ready; `ETIMEDOUT` once
-/// the absolute `deadline` ([`now_ns`]'s clock) has passed; `check`'s own.
+/// the absolute `deadline` ([`now_ns`]'s clock) has passed, after a last
+/// look at the peer (gone: `EPIPE`) and a last `check`; `check`'s own.
 pub(super) fn wait_until<'r>(
     spin_ns: u32,
     sleeping: &AtomicU32,
@@ -75,7 +76,7 @@ pub(super) fn wait_until<'r>(
             let now = now_ns();
             liveness.look_if_due(now, &mut check)?;
             if deadline.is_some_and(|d| now >= d) {
-                return Err(Errno::TIMEDOUT);
+                return liveness.expired(now, &mut check);
             }
             if now.saturating_sub(start) >= u64::from(spin_ns) {
                 break;
@@ -100,7 +101,7 @@ pub(super) fn wait_until<'r>(
             break Err(e);
         }
         let wake_at = match deadline {
-            Some(d) if now >= d => break Err(Errno::TIMEDOUT),
+            Some(d) if now >= d => break liveness.expired(now, &mut check),
             Some(d) => d.min(liveness.next),
             None => liveness.next,
         };
@@ -146,6 +147,24 @@ impl<'a> Liveness<'a> {
         match check()? {
             (Wait::Ready, _, _) => Ok(()),
             (Wait::NotYet, _, _) => Err(Errno::PIPE),
+        }
+    }
+}
+
+impl Liveness<'_> {
+    /// The deadline has passed: a last look at the peer and at the word, so
+    /// that a peer that is gone is reported as gone, never as a timeout, and
+    /// what came in time is taken. `ETIMEDOUT` otherwise.
+    fn expired<'r>(
+        &mut self,
+        now: u64,
+        check: &mut impl FnMut() -> Result<(Wait, &'r AtomicU32, u32)>,
+    ) -> Result<()> {
+        self.next = now;
+        self.look_if_due(now, check)?;
+        match check()? {
+            (Wait::Ready, _, _) => Ok(()),
+            (Wait::NotYet, _, _) => Err(Errno::TIMEDOUT),
         }
     }
 }

@@ -16,14 +16,17 @@
 //! message stays queued, whole, with `EMSGSIZE` or `EMFILE`.
 
 use core::mem::MaybeUninit;
+use core::time::Duration;
 
+use rustix::event::PollFlags;
 use rustix::fd::FromRawFd;
 use rustix::io::IoSlice;
 use rustix::net::{
     RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg,
 };
 
-use super::{peer_gone, retry_reset};
+use super::{by_deadline, peer_gone, retry_reset, send_nowait};
+use crate::deadline::{self, wait_ready};
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, sys};
 
 /// The most fds one message carries: the kernel's own limit (`SCM_MAX_FD`),
@@ -48,17 +51,39 @@ const CONTROL: usize = rustix::cmsg_space!(ScmRights(MAX_FDS), ScmCredentials(1)
 /// - [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html) (`SCM_RIGHTS`)
 #[doc(alias = "SCM_RIGHTS")]
 pub fn send_fds(fd: impl AsFd, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<usize> {
+    send_fds_until(fd.as_fd(), msg, fds, None)
+}
+
+/// As [`send_fds`], but waits for room at most `timeout`, then fails with
+/// `ETIMEDOUT` having sent nothing.
+pub fn send_fds_timeout(
+    fd: impl AsFd,
+    msg: &[u8],
+    fds: &[BorrowedFd<'_>],
+    timeout: Duration,
+) -> Result<usize> {
+    send_fds_until(fd.as_fd(), msg, fds, deadline::after(timeout))
+}
+
+fn send_fds_until(
+    fd: BorrowedFd<'_>,
+    msg: &[u8],
+    fds: &[BorrowedFd<'_>],
+    deadline: Option<u64>,
+) -> Result<usize> {
     if msg.is_empty() || fds.len() > MAX_FDS {
         return Err(Errno::INVAL);
     }
-    let fd = fd.as_fd();
     let mut space = [MaybeUninit::<u8>::uninit(); CONTROL];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(Errno::INVAL);
     }
     let iov = [IoSlice::new(msg)];
-    retry_reset(|| sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL))
+    by_deadline(fd, PollFlags::OUT, deadline, |nowait| {
+        let flags = SendFlags::NOSIGNAL | send_nowait(nowait);
+        sendmsg(fd, &iov, &mut control, flags)
+    })
 }
 
 /// `recvmsg(fd, data, MSG_PEEK | MSG_TRUNC | MSG_CMSG_CLOEXEC)` with `room`
@@ -188,20 +213,29 @@ pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
 /// Errors: `EMFILE` (this process is too short of fds to look at them: the
 /// message stays queued), and those of [`super::next_size`].
 pub fn next_sizes(fd: impl AsFd) -> Result<(usize, usize)> {
-    let fd = fd.as_fd();
     let mut copies = [const { None }; MAX_FDS];
-    next_peeked(fd, &mut [], &mut copies)
+    next_peeked(fd.as_fd(), &mut [], &mut copies, None)
+}
+
+/// As [`next_sizes`], but waits at most `timeout` for a message, then fails
+/// with `ETIMEDOUT`.
+pub fn next_sizes_timeout(fd: impl AsFd, timeout: Duration) -> Result<(usize, usize)> {
+    let mut copies = [const { None }; MAX_FDS];
+    next_peeked(fd.as_fd(), &mut [], &mut copies, deadline::after(timeout))
 }
 
 /// [`peek_into`] the next message, skipping empty messages that carry no
-/// fd; `(0, 0)` when the peer is gone.
+/// fd; `(0, 0)` when the peer is gone; `ETIMEDOUT` if none came by the
+/// `deadline`.
 fn next_peeked(
     fd: BorrowedFd<'_>,
     data: &mut [u8],
     copies: &mut [Option<OwnedFd>; MAX_FDS],
+    deadline: Option<u64>,
 ) -> Result<(usize, usize)> {
     super::check_kind(fd)?;
     loop {
+        wait_ready(fd, PollFlags::IN, deadline)?;
         let (len, n) = peek_into(fd, data, copies)?;
         if len > 0 || n > 0 {
             return Ok((len, n));
@@ -238,9 +272,28 @@ pub fn recv_fds(
     buf: &mut [u8],
     fds: &mut [Option<OwnedFd>],
 ) -> Result<(usize, usize)> {
-    let fd = fd.as_fd();
+    recv_fds_until(fd.as_fd(), buf, fds, None)
+}
+
+/// As [`recv_fds`], but waits at most `timeout` for a message, then fails
+/// with `ETIMEDOUT`, taking nothing; `(0, 0)` at once when the peer is gone.
+pub fn recv_fds_timeout(
+    fd: impl AsFd,
+    buf: &mut [u8],
+    fds: &mut [Option<OwnedFd>],
+    timeout: Duration,
+) -> Result<(usize, usize)> {
+    recv_fds_until(fd.as_fd(), buf, fds, deadline::after(timeout))
+}
+
+fn recv_fds_until(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut [Option<OwnedFd>],
+    deadline: Option<u64>,
+) -> Result<(usize, usize)> {
     let mut copies = [const { None }; MAX_FDS];
-    let (len, n) = next_peeked(fd, &mut [], &mut copies)?;
+    let (len, n) = next_peeked(fd, &mut [], &mut copies, deadline)?;
     if len == 0 && n == 0 {
         return Ok((0, 0));
     }
@@ -274,7 +327,7 @@ pub(crate) fn recv_fds_if(
     accept: impl FnOnce(&[u8], usize) -> Result<()>,
 ) -> Result<(usize, usize)> {
     let mut copies = [const { None }; MAX_FDS];
-    let (len, n) = next_peeked(fd, buf, &mut copies)?;
+    let (len, n) = next_peeked(fd, buf, &mut copies, None)?;
     if len == 0 && n == 0 {
         return Ok((0, 0));
     }
@@ -302,6 +355,28 @@ impl super::MsgSocket {
     /// Receives one whole message and its fds. See [`recv_fds`].
     pub fn recv_fds(&self, buf: &mut [u8], fds: &mut [Option<OwnedFd>]) -> Result<(usize, usize)> {
         recv_fds(self, buf, fds)
+    }
+
+    /// Sends `msg` with `fds`, waiting for room at most `timeout`. See
+    /// [`send_fds_timeout`].
+    pub fn send_fds_timeout(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        timeout: Duration,
+    ) -> Result<usize> {
+        send_fds_timeout(self, msg, fds, timeout)
+    }
+
+    /// Receives one whole message and its fds, waiting at most `timeout`.
+    /// See [`recv_fds_timeout`].
+    pub fn recv_fds_timeout(
+        &self,
+        buf: &mut [u8],
+        fds: &mut [Option<OwnedFd>],
+        timeout: Duration,
+    ) -> Result<(usize, usize)> {
+        recv_fds_timeout(self, buf, fds, timeout)
     }
 }
 
