@@ -22,27 +22,7 @@
 #include <unistd.h>
 
 #include "rawipc.h"
-
-static int failures;
-
-#define CHECK(cond, what)                                                        \
-    do {                                                                         \
-        if (cond) {                                                              \
-            printf("ok   %s\n", what);                                           \
-        } else {                                                                 \
-            printf("FAIL %s (line %d, errno %d: %s)\n", what, __LINE__, errno,   \
-                   strerror(errno));                                             \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
-
-/* The call failed with -1 (or NULL) and this errno. */
-#define FAILS(call, err, what)                                                   \
-    do {                                                                         \
-        errno = 0;                                                               \
-        long long r_ = (long long) (intptr_t) (call);                            \
-        CHECK((r_ == -1 || r_ == 0) && errno == (err), what);                    \
-    } while (0)
+#include "check.h"
 
 /* The short timeout the expiry checks wait for, and the hang check. */
 #define SHORT_MS 40

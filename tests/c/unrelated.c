@@ -28,28 +28,7 @@
 #include <unistd.h>
 
 #include "rawipc.h"
-
-static int failures;
-
-#define CHECK(cond, what)                                                        \
-    do {                                                                         \
-        if (cond) {                                                              \
-            printf("ok   %s\n", what);                                           \
-        } else {                                                                 \
-            printf("FAIL %s (line %d, errno %d: %s)\n", what, __LINE__, errno,   \
-                   strerror(errno));                                             \
-            failures++;                                                          \
-        }                                                                        \
-        fflush(stdout);                                                          \
-    } while (0)
-
-/* The call failed with -1 (or NULL) and this errno. */
-#define FAILS(call, err, what)                                                   \
-    do {                                                                         \
-        errno = 0;                                                               \
-        long long r_ = (long long) (intptr_t) (call);                            \
-        CHECK((r_ == -1 || r_ == 0) && errno == (err), what);                    \
-    } while (0)
+#include "check.h"
 
 #define NOBODY 65534
 #define MESSAGES 1000
