@@ -6,6 +6,7 @@
 mod support;
 
 mod readiness;
+mod server;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,9 @@ use rawipc::process::{self, Fork, Pid, Status};
 use rawipc::shm::Shared;
 
 fn main() -> ExitCode {
+    if let Ok(spec) = std::env::var(server::CLIENT_ENV) {
+        server::client(&spec);
+    }
     support::main(tests![
         messages_cross_fork_whole_and_in_order,
         blocking_only_mode_delivers_too,
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         readiness::scribbled_flags_cost_wakes_not_messages,
         readiness::handed_over_ends_have_working_fds,
         readiness::fd_counts_stay_the_same_over_many_cycles,
+        server::epoll_server_serves_64_clients_and_notices_the_killed,
     ])
 }
 
