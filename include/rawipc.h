@@ -563,7 +563,9 @@ ssize_t rawipc_chan_max_message(rawipc_chan *chan);
 ssize_t rawipc_chan_send(rawipc_chan *chan, const void *buf, size_t len);
 
 /**
- * As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+ * As rawipc_chan_send, but fails with EAGAIN instead of waiting for room;
+ * that EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns
+ * readable when room is freed.
  *
  * # Safety
  * As rawipc_chan_send.
@@ -614,7 +616,9 @@ int rawipc_chan_commit(rawipc_chan *chan, size_t len);
 ssize_t rawipc_chan_recv(rawipc_chan *chan, void *buf, size_t cap);
 
 /**
- * As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+ * As rawipc_chan_recv, but fails with EAGAIN instead of waiting; that
+ * EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns readable
+ * when a message comes or the sender is gone.
  *
  * # Safety
  * As rawipc_chan_recv.

@@ -57,8 +57,8 @@
 //! # Waiting on many channels
 //! Each end has a readiness fd ([`AsFd`]) that `poll`, `epoll` and
 //! `select` report readable (`POLLIN`) when the end can make progress: a
-//! message is there or the sender is gone (receiver); there is room or the
-//! receiver is gone (sender). So one thread can wait on many channels, and
+//! message is there or the sender is gone (receiver); room was freed or
+//! the receiver is gone (sender). So one thread can wait on many channels, and
 //! on other fds, at once, and an async runtime can drive a channel (with
 //! tokio: `tokio::io::unix::AsyncFd`).
 //!
@@ -817,6 +817,10 @@ impl Receiver {
         if let Some(found) = self.peek()? {
             disarm(&self.ring.control().rx_sleeping.0);
             return Ok(found);
+        }
+        // The look may have passed markers: their room is the sender's too.
+        if self.published != self.head {
+            self.publish_head(true);
         }
         Err(Errno::AGAIN)
     }

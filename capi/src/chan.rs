@@ -339,7 +339,9 @@ pub unsafe extern "C" fn rawipc_chan_send(
     ret_len(unsafe { send(chan, buf, len, true) })
 }
 
-/// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+/// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room;
+/// that EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns
+/// readable when room is freed.
 ///
 /// # Safety
 /// As rawipc_chan_send.
@@ -451,7 +453,9 @@ pub unsafe extern "C" fn rawipc_chan_recv(
     ret_len(unsafe { recv(chan, buf, cap, true) })
 }
 
-/// As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+/// As rawipc_chan_recv, but fails with EAGAIN instead of waiting; that
+/// EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns readable
+/// when a message comes or the sender is gone.
 ///
 /// # Safety
 /// As rawipc_chan_recv.

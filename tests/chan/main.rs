@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         readiness::fd_reports_room_and_then_the_receiver_gone,
         readiness::fd_reports_a_killed_peer,
         readiness::many_wakes_through_the_fds_lose_none,
+        readiness::the_last_release_wakes_a_sender_waiting_on_its_fd,
         readiness::level_triggered_epoll_delivers_every_message,
         readiness::edge_triggered_epoll_delivers_every_message,
         readiness::only_an_armed_end_is_woken_and_once,

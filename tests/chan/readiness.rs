@@ -216,6 +216,50 @@ pub fn many_wakes_through_the_fds_lose_none() {
     assert!(reap(pid).success());
 }
 
+/// A sender waiting on its fd for room that only the receiver's very last
+/// release frees (the receiver then stops receiving, alive, waiting for the
+/// sender on a pipe): the release must wake it, every time.
+pub fn the_last_release_wakes_a_sender_waiting_on_its_fd() {
+    let mut seed = 0x5eed_u64 ^ u64::from(std::process::id());
+    for _ in 0..300 {
+        // Two messages of 400 B fit in the ring; the third wraps, and fits
+        // only once both are read.
+        let chan = Channel::new(1024).unwrap();
+        let (done_r, done_w) = rawipc::pipe::pipe().unwrap();
+        let pause = xorshift(&mut seed) % 200;
+        let Some(pid) = fork() else {
+            in_child(|| {
+                drop(done_w);
+                let mut rx = chan.into_receiver();
+                let mut buf = [0u8; 512];
+                for i in 0..2u8 {
+                    std::thread::sleep(Duration::from_micros(pause));
+                    assert_eq!(rx.recv(&mut buf).unwrap(), 400);
+                    assert_eq!(buf[0], i);
+                }
+                // Alive, end open, receiving no more: only the sender's
+                // word ends this.
+                done_r.read(&mut [0u8; 1]).unwrap();
+            })
+        };
+        drop(done_r);
+        let mut tx = chan.into_sender();
+        for i in 0..3u8 {
+            loop {
+                match tx.try_send(&[i; 400]) {
+                    Ok(()) => break,
+                    Err(Errno::AGAIN) => {
+                        assert!(readable(&tx, 20_000), "message {i}: a lost wake-up")
+                    }
+                    Err(e) => panic!("try_send: {e:?}"),
+                }
+            }
+        }
+        done_w.write_all(b"x").unwrap();
+        assert!(reap(pid).success());
+    }
+}
+
 /// A stream through a small ring with both sides waiting through their fds,
 /// in an epoll set, level-triggered or edge-triggered: every message, in
 /// order, with the sender often waiting for room and the receiver often
