@@ -123,7 +123,7 @@
 
 use core::fmt;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{Ordering, compiler_fence};
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 
@@ -137,7 +137,7 @@ pub(crate) mod wait;
 use ring::{
     ALIGN_FROM, HDR, LINE, PAD, Ring, WRAP, observed_head, padded, publish_head, stamp_for,
 };
-use wait::{Wait, arm, disarm, peer_gone, start_armed, wait_until, wake};
+use wait::{Wait, arm, arm_fenced, disarm, peer_gone, register, start_armed, wait_until, wake};
 
 /// How long a waiting side spins before it sleeps, unless told otherwise: a
 /// kernel wake-up costs ~25 µs one way on the machines this was tuned on.
@@ -276,6 +276,9 @@ pub struct Receiver {
     /// The length of a message lent out with [`Message::keep`]: it stays
     /// at the read position until [`Receiver::release_kept`].
     kept: usize,
+    /// This process is registered for `membarrier(2)`: a release needs no
+    /// barrier of its own (see [`Receiver::release`]).
+    light: bool,
 }
 
 /// Space reserved in the ring by [`Sender::reserve`]: write the message in
@@ -499,7 +502,7 @@ impl Sender {
             self.broken = Some(Errno::PIPE);
             return Err(Errno::PIPE);
         }
-        arm(&self.ring.control().tx_waiting.0);
+        arm_fenced(&self.ring.control().tx_waiting.0);
         let room = self.has_room(needed)?;
         if room {
             disarm(&self.ring.control().tx_waiting.0);
@@ -604,6 +607,7 @@ impl Receiver {
             sender_gone: false,
             published: 0,
             kept: 0,
+            light: register(),
         }
     }
 
@@ -851,15 +855,26 @@ impl Receiver {
     }
 
     /// Gives the message of `len` bytes at the read position back, and
-    /// tells the sender at once: a store to a line that the sender reads
-    /// only when the room it knows of is not enough, with a full barrier
-    /// (one locked instruction, no system call) before the sender's flag is
-    /// read, so that a sender waiting for room, on the futex or on its fd,
-    /// is never missed; it is woken.
+    /// tells the sender at once: a plain store to a line that the sender
+    /// reads only when the room it knows of is not enough, then a look at
+    /// the sender's flag, so a busy channel pays nothing for it and a
+    /// waiting sender sees every byte freed and is woken. A sender that
+    /// arms its fd for room pays the barrier between the store and the look
+    /// with `membarrier(2)`; where this process could not register for it,
+    /// the store is a full barrier itself.
     #[inline]
     fn release(&mut self, len: usize) {
         self.head += (HDR + padded(len)) as u64;
-        self.publish_head(true);
+        if !self.light {
+            return self.publish_head(true);
+        }
+        let control = self.ring.control();
+        control.head.0.store(self.head as u32, Ordering::Release);
+        self.published = self.head;
+        compiler_fence(Ordering::SeqCst);
+        if control.tx_waiting.0.load(Ordering::SeqCst) != 0 {
+            self.publish_head(true);
+        }
     }
 
     /// Tells the sender how far we have read; `full`: with a barrier, and

@@ -11,6 +11,15 @@
 //! and signals only if it is raised: either the waiter sees the change, or
 //! the other side sees the flag. So a busy channel makes no system call.
 //!
+//! One change is made without a barrier of its own: the receiver's release
+//! of a message, on the busy path, in a process registered for
+//! `membarrier(2)` ([`register`]). There the sender that arms its fd for
+//! room pays that barrier for it ([`arm_fenced`]): `membarrier` makes every
+//! CPU running a registered process execute one, so either the release's
+//! store is seen, or the release's later look at the flag sees it raised.
+//! Where `membarrier` is refused, the receiver's release takes a full
+//! barrier itself.
+//!
 //! A side's fd is its end of the life-line, a unix stream socket pair whose
 //! other end the peer holds. To signal a side waiting on its fd ([`wake`]),
 //! the peer takes [`POLLING`] off the flag with one atomic operation and,
@@ -26,6 +35,7 @@ use rustix::event::Timespec;
 use rustix::thread::futex;
 
 use rustix::net::{RecvFlags, SendFlags, recv, send};
+use rustix::thread::{MembarrierCommand, membarrier};
 
 use super::LIVENESS_CHECK_MS;
 use super::ring::{POLLING, SLEEPING};
@@ -84,6 +94,24 @@ pub(super) fn arm(flag: &AtomicU32) {
 pub(super) fn start_armed(rx_flag: &AtomicU32, rx_bell: &OwnedFd) {
     rx_flag.store(POLLING, Ordering::Relaxed);
     let _ = retry(|| send(rx_bell, &[1], SendFlags::DONTWAIT | SendFlags::NOSIGNAL));
+}
+
+/// As [`arm`], for a sender that waits for room: then runs
+/// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, the barrier that a
+/// registered receiver's release does not take itself (see the module).
+///
+/// # References
+/// - [membarrier(2)](https://man7.org/linux/man-pages/man2/membarrier.2.html)
+pub(super) fn arm_fenced(flag: &AtomicU32) {
+    arm(flag);
+    let _ = membarrier(MembarrierCommand::GlobalExpedited);
+}
+
+/// `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)`: lets the barrier
+/// of a sender arming its fd ([`arm_fenced`]) reach this process, so that
+/// a receiver here releases messages without one. Whether it worked.
+pub(super) fn register() -> bool {
+    membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
 }
 
 /// Takes [`POLLING`] off this side's `flag` again, after a last look found
