@@ -23,16 +23,18 @@
 use std::error::Error;
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rawipc::call::Call;
-use rawipc::chan::{Channel, handover};
+use rawipc::chan::{Channel, Receiver, handover};
 use rawipc::pipe::{self, ReadEnd};
 use rawipc::process::{self, Fork, Pid, WaitOptions};
 use rawipc::{Errno, endpoint, msg};
+use rustix::event::{PollFd, PollFlags, epoll, poll};
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -78,6 +80,10 @@ enum Probe {
     CallRtt,
     CFutexRtt,
     ChanBlockingRtt,
+    CEventfdRtt,
+    ChanFdPollRtt,
+    ChanFdEpollRtt,
+    ChanFdsUsedRtt,
     CPipeCall,
     PipeCall,
     CSocketCall,
@@ -101,10 +107,17 @@ const GROUPS: &[&[Probe]] = &[
         Probe::CSpinRtt,
         Probe::CSpin2Rtt,
         Probe::ChanRtt,
+        Probe::ChanFdsUsedRtt,
         Probe::ChanHandedRtt,
         Probe::CallRtt,
     ],
-    &[Probe::CFutexRtt, Probe::ChanBlockingRtt],
+    &[
+        Probe::CFutexRtt,
+        Probe::ChanBlockingRtt,
+        Probe::CEventfdRtt,
+        Probe::ChanFdPollRtt,
+        Probe::ChanFdEpollRtt,
+    ],
     &[Probe::CPipeCall, Probe::PipeCall],
     &[Probe::CSocketCall, Probe::MsgCall],
     &[Probe::CPipeTput, Probe::PipeTput],
@@ -242,6 +255,46 @@ const ROWS: &[Row] = &[
         reference: Probe::CFutexRtt,
         target: Target::None,
         what: "8 B, set_spin(0); C: futex wait/wake",
+    },
+    Row {
+        mechanism: "channel fd wake, poll",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanFdPollRtt,
+        reference: Probe::CEventfdRtt,
+        target: Target::None,
+        what: "8 B, try_recv until EAGAIN, then poll(2); C: eventfd write/read",
+    },
+    Row {
+        mechanism: "channel fd wake, epoll",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanFdEpollRtt,
+        reference: Probe::CEventfdRtt,
+        target: Target::None,
+        what: "8 B, try_recv until EAGAIN, then epoll_wait; C: eventfd write/read",
+    },
+    Row {
+        mechanism: "channel fd poll vs futex",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanFdPollRtt,
+        reference: Probe::ChanBlockingRtt,
+        target: Target::None,
+        what: "8 B, woken through the fd; vs set_spin(0), the futex",
+    },
+    Row {
+        mechanism: "channel fd epoll vs futex",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanFdEpollRtt,
+        reference: Probe::ChanBlockingRtt,
+        target: Target::None,
+        what: "8 B, woken through the fd; vs set_spin(0), the futex",
+    },
+    Row {
+        mechanism: "channel busy, fds in use",
+        metric: Metric::Rtt,
+        rawipc: Probe::ChanFdsUsedRtt,
+        reference: Probe::ChanRtt,
+        target: Target::AtMost(1.05),
+        what: "8 B spinning, after round trips woken through the fds in epoll; vs never",
     },
     Row {
         mechanism: "pipe",
@@ -436,6 +489,10 @@ fn run(probe: Probe, c_bin: &Path) -> Res<f64> {
         Probe::CSpinRtt => c_figure(c_bin, "spin-rtt", RTT_SPINNING)?,
         Probe::CSpin2Rtt => c_figure(c_bin, "spin2-rtt", RTT_SPINNING)?,
         Probe::ChanRtt => on_parent_cpu(|| chan_rtt(RTT_SPINNING, None))?,
+        Probe::ChanFdsUsedRtt => on_parent_cpu(|| chan_fds_used_rtt(RTT_SPINNING))?,
+        Probe::CEventfdRtt => c_figure(c_bin, "eventfd-rtt", RTT_SLEEPING)?,
+        Probe::ChanFdPollRtt => on_parent_cpu(|| chan_fd_rtt(RTT_SLEEPING, FdWait::Poll))?,
+        Probe::ChanFdEpollRtt => on_parent_cpu(|| chan_fd_rtt(RTT_SLEEPING, FdWait::Epoll))?,
         Probe::CallRtt => on_parent_cpu(|| call_rtt(RTT_SPINNING))?,
         Probe::CFutexRtt => c_figure(c_bin, "futex-rtt", RTT_SLEEPING)?,
         Probe::ChanBlockingRtt => on_parent_cpu(|| chan_rtt(RTT_SLEEPING, Some(0)))?,
@@ -720,6 +777,131 @@ fn chan_rtt(iters: u64, spin: Option<u32>) -> Res<f64> {
                 tx.set_spin(ns);
             }
             let mut m = [b'p'; MSG];
+            let ns = time_round_trips(iters, || {
+                tx.send(&m)?;
+                expect_len(rx.recv(&mut m)?, MSG)
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// How a side waits on its receiving end's readiness fd.
+#[derive(Clone, Copy)]
+enum FdWait {
+    Poll,
+    Epoll,
+}
+
+/// A side's way to wait on its receiving end's fd: `poll`, or an epoll set
+/// that holds it.
+struct FdWaiter(Option<rawipc::OwnedFd>);
+
+impl FdWaiter {
+    fn new(rx: &Receiver, how: FdWait) -> rawipc::Result<Self> {
+        Ok(Self(match how {
+            FdWait::Poll => None,
+            FdWait::Epoll => {
+                let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+                epoll::add(&ep, rx, epoll::EventData::new_u64(0), epoll::EventFlags::IN)?;
+                Some(ep)
+            }
+        }))
+    }
+
+    /// Receives one message: `try_recv` until it finds one, waiting on the
+    /// fd after each `EAGAIN` (which armed it).
+    fn recv(&self, rx: &mut Receiver, buf: &mut [u8]) -> rawipc::Result<usize> {
+        loop {
+            match rx.try_recv(buf) {
+                Err(Errno::AGAIN) => {}
+                other => return other,
+            }
+            match &self.0 {
+                None => {
+                    let mut fds = [PollFd::new(&*rx, PollFlags::IN)];
+                    rustix::io::retry_on_intr(|| poll(&mut fds, None))?;
+                }
+                Some(ep) => {
+                    let mut events = [MaybeUninit::<epoll::Event>::uninit(); 1];
+                    rustix::io::retry_on_intr(|| epoll::wait(ep, &mut events, None).map(drop))?;
+                }
+            }
+        }
+    }
+}
+
+/// Round trips over two channels whose sides never spin: each waits on its
+/// receiving end's fd, with `poll` or `epoll_wait`.
+fn chan_fd_rtt(iters: u64, how: FdWait) -> Res<f64> {
+    let (request, reply) = (Channel::new(RTT_RING)?, Channel::new(RTT_RING)?);
+    let total = iters + iters / 10;
+    match fork_pinned()? {
+        Fork::Child => {
+            let (mut rx, mut tx) = (request.into_receiver(), reply.into_sender());
+            child(|| {
+                let waiter = FdWaiter::new(&rx, how)?;
+                let mut m = [0; MSG];
+                for _ in 0..total {
+                    expect_len(waiter.recv(&mut rx, &mut m)?, MSG)?;
+                    m[0] = m[0].wrapping_add(1);
+                    tx.send(&m)?;
+                }
+                Ok(())
+            })
+        }
+        Fork::Parent(pid) => {
+            let (mut tx, mut rx) = (request.into_sender(), reply.into_receiver());
+            let waiter = FdWaiter::new(&rx, how)?;
+            let mut m = [b'p'; MSG];
+            let ns = time_round_trips(iters, || {
+                tx.send(&m)?;
+                expect_len(waiter.recv(&mut rx, &mut m)?, MSG)
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// Round trips woken through the fds before the busy ones of
+/// [`chan_fds_used_rtt`].
+const FD_ROUNDS: u64 = 200;
+
+/// As [`chan_rtt`] with the default spin, after [`FD_ROUNDS`] round trips
+/// in which both sides waited on their fds in an epoll set (kept while the
+/// busy round trips run): what the readiness machinery leaves on the busy
+/// path once it has been used.
+fn chan_fds_used_rtt(iters: u64) -> Res<f64> {
+    let (request, reply) = (Channel::new(RTT_RING)?, Channel::new(RTT_RING)?);
+    let total = iters + iters / 10;
+    match fork_pinned()? {
+        Fork::Child => {
+            let (mut rx, mut tx) = (request.into_receiver(), reply.into_sender());
+            child(|| {
+                let waiter = FdWaiter::new(&rx, FdWait::Epoll)?;
+                let mut m = [0; MSG];
+                for i in 0..FD_ROUNDS + total {
+                    let n = match i < FD_ROUNDS {
+                        true => waiter.recv(&mut rx, &mut m)?,
+                        false => rx.recv(&mut m)?,
+                    };
+                    expect_len(n, MSG)?;
+                    m[0] = m[0].wrapping_add(1);
+                    tx.send(&m)?;
+                }
+                Ok(())
+            })
+        }
+        Fork::Parent(pid) => {
+            let (mut tx, mut rx) = (request.into_sender(), reply.into_receiver());
+            let waiter = FdWaiter::new(&rx, FdWait::Epoll)?;
+            let mut m = [b'p'; MSG];
+            for _ in 0..FD_ROUNDS {
+                tx.send(&m)?;
+                expect_len(waiter.recv(&mut rx, &mut m)?, MSG)?;
+            }
             let ns = time_round_trips(iters, || {
                 tx.send(&m)?;
                 expect_len(rx.recv(&mut m)?, MSG)

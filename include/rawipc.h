@@ -517,6 +517,45 @@ int rawipc_chan_close(rawipc_chan *chan);
 int rawipc_chan_set_spin(rawipc_chan *chan, unsigned int ns);
 
 /**
+ * Returns the channel end's readiness file descriptor, for poll(2),
+ * epoll(7) or select(2): readable (POLLIN) when the end can make progress.
+ * On a receiving end: a message is there, or the sender is gone. On a
+ * sending end: room was freed, or the receiver is gone. The descriptor
+ * belongs to the handle and is closed by rawipc_chan_close: do not close,
+ * read or write it. Ask for POLLIN only (it is a socket, always writable).
+ *
+ * The descriptor is armed by rawipc_chan_try_recv or rawipc_chan_try_send
+ * failing with EAGAIN: that call asks the peer to wake this end through the
+ * descriptor, then looks once more, so that nothing sent or freed in
+ * between is missed. The peer writes to it only then (one byte per
+ * arming): a busy channel makes no system call. The one rule, for poll and
+ * for level- and edge-triggered epoll alike: call the try function until
+ * it fails with EAGAIN, then wait again. (Spinning on a try function
+ * instead costs the peer a system call per message after each EAGAIN:
+ * spin with rawipc_chan_recv, which never arms the descriptor.)
+ *
+ * A new channel's ends start armed (the receiving end's descriptor turns
+ * readable with the first message; the sending end's is readable at once),
+ * so a server may add a new end to its epoll set and wait at once.
+ *
+ * So a server's loop is: wait in poll or epoll_wait; for each readable
+ * end, call rawipc_chan_try_recv until it fails with EAGAIN (handling each
+ * message; 0 says the sender is gone); wait again.
+ *
+ * A wake-up may be spurious (the next try fails with EAGAIN again, and
+ * arms it again). Once the peer is gone the descriptor stays readable:
+ * the try call reports it (0, or EPIPE on a send that finds no room);
+ * remove it from the epoll set and close the handle.
+ *
+ * Returns the descriptor, or -1 with errno EINVAL (`chan` NULL, not made,
+ * closed, or not yet given a side).
+ *
+ * # Safety
+ * A non-NULL `chan` must point to a `rawipc_chan`.
+ */
+int rawipc_chan_fd(const rawipc_chan *chan);
+
+/**
  * Returns the largest message the channel takes, or -1 with errno EINVAL
  * (`chan` NULL or not made).
  *
@@ -542,7 +581,9 @@ ssize_t rawipc_chan_max_message(rawipc_chan *chan);
 ssize_t rawipc_chan_send(rawipc_chan *chan, const void *buf, size_t len);
 
 /**
- * As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+ * As rawipc_chan_send, but fails with EAGAIN instead of waiting for room;
+ * that EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns
+ * readable when room is freed.
  *
  * # Safety
  * As rawipc_chan_send.
@@ -614,7 +655,9 @@ int rawipc_chan_commit(rawipc_chan *chan, size_t len);
 ssize_t rawipc_chan_recv(rawipc_chan *chan, void *buf, size_t cap);
 
 /**
- * As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+ * As rawipc_chan_recv, but fails with EAGAIN instead of waiting; that
+ * EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns readable
+ * when a message comes or the sender is gone.
  *
  * # Safety
  * As rawipc_chan_recv.

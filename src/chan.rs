@@ -54,6 +54,64 @@
 //! gets every message the sender committed and then "peer gone", and a
 //! sender whose receiver died gets `EPIPE`, within about that time.
 //!
+//! # Waiting on many channels
+//! Each end has a readiness fd ([`AsFd`]) that `poll`, `epoll` and
+//! `select` report readable (`POLLIN`) when the end can make progress: a
+//! message is there or the sender is gone (receiver); room was freed or
+//! the receiver is gone (sender). So one thread can wait on many channels, and
+//! on other fds, at once, and an async runtime can drive a channel (with
+//! tokio: `tokio::io::unix::AsyncFd`).
+//!
+//! The fd is *armed* by a `try_` call that fails with `EAGAIN`
+//! ([`Receiver::try_recv`], [`Receiver::try_recv_borrowed`],
+//! [`Sender::try_send`], [`Sender::try_reserve`]): that call tells the peer
+//! "wake me through my fd", then looks once more, so that nothing committed
+//! in between is missed. The peer writes to the fd only then (one byte per
+//! arming), so a busy channel still makes no system call; a side that spins
+//! on a `try_` call instead of waiting costs its peer one system call per
+//! message that follows an `EAGAIN` (spin with [`Receiver::recv`] instead,
+//! which never arms the fd). One rule, for level-triggered and
+//! edge-triggered `epoll` alike:
+//!
+//! **call the `try_` function until it fails with `EAGAIN`, then wait on
+//! the fd again.**
+//!
+//! ```no_run
+//! use rawipc::{AsFd, Errno};
+//! use rustix::event::{PollFd, PollFlags, poll};
+//!
+//! # fn serve(rx: &mut rawipc::chan::Receiver) -> rawipc::Result<()> {
+//! let mut buf = [0; 4096];
+//! loop {
+//!     match rx.try_recv(&mut buf) {
+//!         Ok(0) => break, // the sender is gone, every message received
+//!         Ok(n) => { /* handle buf[..n] */ let _ = n; }
+//!         Err(Errno::AGAIN) => {
+//!             // Armed: wait until the end can make progress.
+//!             let mut fds = [PollFd::new(&*rx, PollFlags::IN)];
+//!             rustix::io::retry_on_intr(|| poll(&mut fds, None))?;
+//!         }
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A new channel's ends start armed: the receiver's fd turns readable
+//! with the first message, the sender's is readable at once (there is
+//! room), so a program may also wait first and try then.
+//!
+//! A wake-up may be spurious (the fd readable, the next `try_` call
+//! `EAGAIN` again, for instance when the room freed is not enough for the
+//! message): it then arms the fd again. A call that succeeds, or a
+//! blocking call, may leave the fd unarmed, which is why the rule says
+//! "until `EAGAIN`". After the peer is gone the fd stays readable (end of
+//! file); the end reports it (0 on a receive, `EPIPE` on a send that finds
+//! no room): take it out of the `epoll` set and drop it. The fd is a unix
+//! socket, so `poll` also reports it writable (`POLLOUT`): ask for
+//! `POLLIN` only.
+//!
 //! # Trust
 //! The other process may be buggy or hostile and write any bytes anywhere in
 //! the shared region. Each side keeps its own positions and the ring's size
@@ -65,7 +123,7 @@
 
 use core::fmt;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{Ordering, compiler_fence};
 use core::time::Duration;
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
@@ -79,10 +137,9 @@ mod ring;
 pub(crate) mod wait;
 
 use ring::{
-    ALIGN_FROM, HDR, LINE, PAD, Ring, SLEEPING, WRAP, observed_head, padded, publish_head,
-    stamp_for,
+    ALIGN_FROM, HDR, LINE, PAD, Ring, WRAP, observed_head, padded, publish_head, stamp_for,
 };
-use wait::{Wait, peer_gone, wait_until, wake};
+use wait::{Wait, arm, arm_fenced, disarm, peer_gone, register, start_armed, wait_until, wake};
 
 /// How long a waiting side spins before it sleeps, unless told otherwise: a
 /// kernel wake-up costs ~25 µs one way on the machines this was tuned on.
@@ -135,8 +192,10 @@ impl Channel {
             SocketFlags::CLOEXEC,
             None,
         )?;
+        let ring = Ring::new(region, cap)?;
+        start_armed(&ring.control().rx_sleeping.0, &rx_life);
         Ok(Self {
-            ring: Ring::new(region, cap)?,
+            ring,
             tx_life,
             rx_life,
         })
@@ -219,6 +278,9 @@ pub struct Receiver {
     /// The length of a message lent out with [`Message::keep`]: it stays
     /// at the read position until [`Receiver::release_kept`].
     kept: usize,
+    /// This process is registered for `membarrier(2)`: a release needs no
+    /// barrier of its own (see [`Receiver::release`]).
+    light: bool,
 }
 
 /// Space reserved in the ring by [`Sender::reserve`]: write the message in
@@ -323,7 +385,9 @@ impl Sender {
         r.commit(msg.len())
     }
 
-    /// As [`Sender::send`], but fails with `EAGAIN` instead of waiting.
+    /// As [`Sender::send`], but fails with `EAGAIN` instead of waiting; that
+    /// `EAGAIN` arms the end's fd ([`AsFd`]), which turns readable when room
+    /// is freed (see [Waiting on many channels](self#waiting-on-many-channels)).
     pub fn try_send(&mut self, msg: &[u8]) -> Result<()> {
         let mut r = self.try_reserve(msg.len())?;
         r.copy_from_slice(msg);
@@ -346,7 +410,8 @@ impl Sender {
         self.reserve_with(len, Patience::Forever)
     }
 
-    /// As [`Sender::reserve`], but fails with `EAGAIN` instead of waiting.
+    /// As [`Sender::reserve`], but fails with `EAGAIN` instead of waiting
+    /// (which arms the fd, as [`Sender::try_send`]).
     pub fn try_reserve(&mut self, len: usize) -> Result<Reservation<'_>> {
         self.reserve_with(len, Patience::None)
     }
@@ -389,12 +454,10 @@ impl Sender {
         }
         // Room for all that and the next header, which the commit zeroes.
         let needed = (skip + pad + size + HDR) as u64;
-        if !self.has_room(needed)? {
+        let room = self.has_room(needed)?
+            || (matches!(patience, Patience::None) && self.room_after_arming(needed)?);
+        if !room {
             if let Patience::None = patience {
-                if peer_gone(&self.life)? {
-                    self.broken = Some(Errno::PIPE);
-                    return Err(Errno::PIPE);
-                }
                 return Err(Errno::AGAIN);
             }
             let spin = self.spin_ns;
@@ -448,6 +511,22 @@ impl Sender {
         self.commit_written(len);
     }
 
+    /// There is no room for `needed` bytes and the caller does not wait:
+    /// `EPIPE` if the receiver is gone; else arms the fd and looks once
+    /// more: whether there is room now.
+    fn room_after_arming(&mut self, needed: u64) -> Result<bool> {
+        if peer_gone(&self.life)? {
+            self.broken = Some(Errno::PIPE);
+            return Err(Errno::PIPE);
+        }
+        arm_fenced(&self.ring.control().tx_waiting.0);
+        let room = self.has_room(needed)?;
+        if room {
+            disarm(&self.ring.control().tx_waiting.0);
+        }
+        Ok(room)
+    }
+
     /// Whether `needed` bytes are free, reading the receiver's position
     /// again only if the last one seen is not enough.
     fn has_room(&mut self, needed: u64) -> Result<bool> {
@@ -498,8 +577,9 @@ impl Sender {
         // A full barrier (xchg on x86): either the receiver, about to sleep,
         // sees the stamp, or we see that it sleeps.
         stamp.swap(stamp_for(self.tail), Ordering::SeqCst);
-        if self.ring.control().rx_sleeping.0.load(Ordering::SeqCst) != 0 {
-            wake(stamp);
+        let flag = &self.ring.control().rx_sleeping.0;
+        if flag.load(Ordering::SeqCst) != 0 {
+            wake(flag, stamp, &self.life);
         }
     }
 }
@@ -544,6 +624,7 @@ impl Receiver {
             sender_gone: false,
             published: 0,
             kept: 0,
+            light: register(),
         }
     }
 
@@ -602,8 +683,10 @@ impl Receiver {
         self.recv_with(buf, Patience::Forever)
     }
 
-    /// As [`Receiver::recv`], but fails with `EAGAIN` instead of waiting
-    /// (0 still when the sender is gone).
+    /// As [`Receiver::recv`], but fails with `EAGAIN` instead of waiting (0
+    /// still when the sender is gone); that `EAGAIN` arms the end's fd
+    /// ([`AsFd`]), which turns readable when a message comes or the sender
+    /// goes (see [Waiting on many channels](self#waiting-on-many-channels)).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
         self.recv_with(buf, Patience::None)
     }
@@ -643,7 +726,8 @@ impl Receiver {
     }
 
     /// As [`Receiver::recv_borrowed`], but fails with `EAGAIN` instead of
-    /// waiting (`None` still when the sender is gone).
+    /// waiting (`None` still when the sender is gone; an `EAGAIN` arms the
+    /// fd, as [`Receiver::try_recv`]).
     pub fn try_recv_borrowed(&mut self) -> Result<Option<Message<'_>>> {
         self.borrow_with(Patience::None)
     }
@@ -729,17 +813,15 @@ impl Receiver {
             if let Some(found) = self.peek()? {
                 return Ok(found);
             }
-            // Caught up: let the sender see all the room there is.
-            self.publish_head(false);
+            // Caught up: let the sender see all the room there is (with
+            // the full protocol before giving up: a sender may wait for it
+            // on its fd).
+            self.publish_head(matches!(patience, Patience::None));
             if self.sender_gone {
                 return Err(Errno::PIPE);
             }
             if let Patience::None = patience {
-                return match peer_gone(&self.life)? {
-                    // A message committed just before the sender died shows now.
-                    true => self.peek()?.ok_or(Errno::PIPE),
-                    false => Err(Errno::AGAIN),
-                };
+                return self.nothing_now();
             }
             let (spin, ring, head) = (self.spin_ns, &self.ring, self.head);
             let wait_for_stamp = || {
@@ -753,7 +835,8 @@ impl Receiver {
             };
             // Before sleeping, publish with the full protocol, so that a
             // sender waiting for room cannot sleep on a stale position too.
-            let before_sleep = || publish_head(ring, head, true);
+            let life = &self.life;
+            let before_sleep = || publish_head(ring, head, true, life);
             wait_until(
                 spin,
                 &ring.control().rx_sleeping.0,
@@ -764,6 +847,26 @@ impl Receiver {
             )?;
             self.published = head;
         }
+    }
+
+    /// Nothing at the read position, and the caller does not wait: `EPIPE`
+    /// if the sender is gone (after a last look: a message committed just
+    /// before it died shows now); else arms the fd and looks once more;
+    /// `EAGAIN`.
+    fn nothing_now(&mut self) -> Result<(usize, usize)> {
+        if peer_gone(&self.life)? {
+            return self.peek()?.ok_or(Errno::PIPE);
+        }
+        arm(&self.ring.control().rx_sleeping.0);
+        if let Some(found) = self.peek()? {
+            disarm(&self.ring.control().rx_sleeping.0);
+            return Ok(found);
+        }
+        // The look may have passed markers: their room is the sender's too.
+        if self.published != self.head {
+            self.publish_head(true);
+        }
+        Err(Errno::AGAIN)
     }
 
     /// Looks at the header at the read position without waiting, following
@@ -793,21 +896,32 @@ impl Receiver {
 
     /// Gives the message of `len` bytes at the read position back, and
     /// tells the sender at once: a plain store to a line that the sender
-    /// reads only when the room it knows of is not enough, so a busy channel
-    /// pays nothing for it and a waiting sender sees every byte freed. A
-    /// sender that sleeps is woken.
+    /// reads only when the room it knows of is not enough, then a look at
+    /// the sender's flag, so a busy channel pays nothing for it and a
+    /// waiting sender sees every byte freed and is woken. A sender that
+    /// arms its fd for room pays the barrier between the store and the look
+    /// with `membarrier(2)`; where this process could not register for it,
+    /// the store is a full barrier itself.
     #[inline]
     fn release(&mut self, len: usize) {
         self.head += (HDR + padded(len)) as u64;
-        let sleeping = self.ring.control().tx_waiting.0.load(Ordering::Relaxed) == SLEEPING;
-        self.publish_head(sleeping);
+        if !self.light {
+            return self.publish_head(true);
+        }
+        let control = self.ring.control();
+        control.head.0.store(self.head as u32, Ordering::Release);
+        self.published = self.head;
+        compiler_fence(Ordering::SeqCst);
+        if control.tx_waiting.0.load(Ordering::SeqCst) != 0 {
+            self.publish_head(true);
+        }
     }
 
     /// Tells the sender how far we have read; `full`: with a barrier, and
     /// waking it if it sleeps.
     fn publish_head(&mut self, full: bool) {
         if full || self.published != self.head {
-            publish_head(&self.ring, self.head, full);
+            publish_head(&self.ring, self.head, full, &self.life);
             self.published = self.head;
         }
     }
@@ -840,18 +954,29 @@ impl Drop for Message<'_> {
     }
 }
 
-macro_rules! life_fd {
-    ($($side:ident),*) => { $(
-        impl AsFd for $side {
-            /// The side's end of the socket pair that tells the other side
-            /// this one is gone (for `poll`); do not read or write it.
-            fn as_fd(&self) -> crate::BorrowedFd<'_> {
-                self.life.as_fd()
-            }
-        }
-    )* };
+impl AsFd for Sender {
+    /// The end's readiness fd, for `poll`, `epoll` or `select`: readable
+    /// (`POLLIN`) when a send can make progress, because room was freed or
+    /// because the receiver is gone. It belongs to the handle (closed with
+    /// it): do not close, read or write it. A [`Sender::try_send`] or
+    /// [`Sender::try_reserve`] that fails with `EAGAIN` arms it; see
+    /// [Waiting on many channels](self#waiting-on-many-channels).
+    fn as_fd(&self) -> crate::BorrowedFd<'_> {
+        self.life.as_fd()
+    }
 }
-life_fd!(Sender, Receiver);
+
+impl AsFd for Receiver {
+    /// The end's readiness fd, for `poll`, `epoll` or `select`: readable
+    /// (`POLLIN`) when a receive can make progress, because a message is
+    /// there or because the sender is gone. It belongs to the handle (closed
+    /// with it): do not close, read or write it. A [`Receiver::try_recv`] or
+    /// [`Receiver::try_recv_borrowed`] that fails with `EAGAIN` arms it; see
+    /// [Waiting on many channels](self#waiting-on-many-channels).
+    fn as_fd(&self) -> crate::BorrowedFd<'_> {
+        self.life.as_fd()
+    }
+}
 
 /// Copies `len` bytes; a message of 8 to 16 bytes without a call.
 ///

@@ -352,6 +352,45 @@ fn chan_and_mutex_c_tests_pass() {
     }
 }
 
+/// The C server of many clients, `c-examples/chan_server.c`: 64 clients it
+/// forks and 6 started separately (`chan_client.c`, through a name and the
+/// hand-over), 10 of them killed with SIGKILL, all waited on in one
+/// `epoll_wait` with a pipe. `c-examples/run-server.sh` checks that every
+/// request of a living client is answered and every killed client noticed.
+#[test]
+fn c_server_serves_many_clients_and_notices_the_killed() {
+    if !in_checkout() {
+        return;
+    }
+    let dir = scratch().join("server");
+    fs::create_dir_all(&dir).expect("create the server directory");
+    for name in ["chan_server", "chan_client"] {
+        let source = root().join("c-examples").join(format!("{name}.c"));
+        let flags = ["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"];
+        compile(false, &flags, &[source], &dir.join(name), &[library()]);
+    }
+    let script = root().join("c-examples/run-server.sh");
+    let ran = run(
+        Path::new("sh"),
+        &[
+            script.to_str().expect("a UTF-8 path"),
+            "show",
+            dir.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    println!("{}", ran.stdout);
+    assert!(
+        ran.success
+            && ran
+                .stdout
+                .contains("every living client answered, every killed one noticed"),
+        "run-server.sh ({}):\n--- stdout\n{}--- stderr\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+}
+
 /// The C test of request and reply in one slot, `tests/c/call.c`: NULL,
 /// unmade handles, sizes, the wrong side, answering out of turn, calls
 /// across fork at the boundaries, a reply too long for its buffer, timeouts,

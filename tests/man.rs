@@ -99,7 +99,7 @@ const FAMILIES: &[Family] = &[
         page: "rawipc_chan",
         prefixes: &["rawipc_chan"],
         summary: "a one-way message channel in shared memory",
-        see_also: &["futex(2)"],
+        see_also: &["futex(2)", "poll(2)", "epoll(7)"],
     },
     Family {
         page: "rawipc_call",

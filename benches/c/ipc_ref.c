@@ -15,6 +15,8 @@
                     (the shape of two one-way channels)
      futex-rtt N    through a futex word in shared memory: both sides sleep
                     in FUTEX_WAIT and wake each other with FUTEX_WAKE
+     eventfd-rtt N  the message in shared memory, each side woken through
+                    an eventfd of its own: write() to wake, read() to wait
    The calls alone, in one process that never waits (prints ns per pair):
      pipe-call N    write() 8 bytes into a pipe, read() them back
      socket-call N  send() 8 bytes on a SOCK_SEQPACKET pair, recv() them
@@ -47,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <stddef.h>
@@ -114,7 +117,7 @@ static pid_t fork_pinned(void)
 
 static _Noreturn void usage_exit(const char *prog)
 {
-    fprintf(stderr, "Usage: %s {pipe-rtt|socket-rtt|spin-rtt|spin2-rtt|futex-rtt|"
+    fprintf(stderr, "Usage: %s {pipe-rtt|socket-rtt|spin-rtt|spin2-rtt|futex-rtt|eventfd-rtt|"
             "pipe-call|socket-call|pipe-tput|ring-tput|idle} COUNT [PARENT_CPU CHILD_CPU]\n", prog);
     exit(EXIT_FAILURE);
 }
@@ -413,6 +416,47 @@ static void futex_rtt(long iters)
     reap(pid);
 }
 
+/* eventfd-rtt: the message in shared memory; each side blocks in read() on
+   its own eventfd, and the other wakes it with write(). */
+static void eventfd_rtt(long iters)
+{
+    char *line = shared_memory(MSG);
+    char msg[MSG] = { 'p' };
+    int to_child = eventfd(0, EFD_CLOEXEC), to_parent = eventfd(0, EFD_CLOEXEC);
+    uint64_t one = 1, got;
+    long warm = iters / 10;
+    pid_t pid;
+    double t0 = 0;
+
+    if (to_child == -1 || to_parent == -1)
+        err_exit("eventfd");
+    pid = fork_pinned();
+    if (pid == 0) {
+        for (long i = 0; i < warm + iters; i++) {
+            if (read(to_child, &got, sizeof got) != sizeof got)
+                err_exit("read");
+            memcpy(msg, line, MSG);
+            msg[0]++;
+            memcpy(line, msg, MSG);
+            if (write(to_parent, &one, sizeof one) != sizeof one)
+                err_exit("write");
+        }
+        _exit(EXIT_SUCCESS);
+    }
+    for (long i = 0; i < warm + iters; i++) {
+        if (i == warm)
+            t0 = now();
+        memcpy(line, msg, MSG);
+        if (write(to_child, &one, sizeof one) != sizeof one)
+            err_exit("write");
+        if (read(to_parent, &got, sizeof got) != sizeof got)
+            err_exit("read");
+        memcpy(msg, line, MSG);
+    }
+    printf("%.1f\n", (now() - t0) / iters * 1e9);
+    reap(pid);
+}
+
 /* ---- calls ---- */
 
 static void pipe_call(long iters)
@@ -681,6 +725,8 @@ int main(int argc, char *argv[])
         spin2_rtt(count);
     else if (strcmp(argv[1], "futex-rtt") == 0)
         futex_rtt(count);
+    else if (strcmp(argv[1], "eventfd-rtt") == 0)
+        eventfd_rtt(count);
     else if (strcmp(argv[1], "pipe-call") == 0)
         pipe_call(count);
     else if (strcmp(argv[1], "socket-call") == 0)

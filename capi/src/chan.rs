@@ -9,8 +9,8 @@ use core::ffi::{c_int, c_uint, c_void};
 use core::mem::{align_of, size_of};
 use core::ptr;
 
-use rawipc_core::Errno;
 use rawipc_core::chan::{Channel, Receiver, Sender, handover};
+use rawipc_core::{AsFd, AsRawFd, Errno};
 
 use crate::{Wait, borrow_fd, buffer, buffer_mut, fail, ssize_t, timeout};
 
@@ -59,6 +59,23 @@ unsafe fn handle<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Handle, Errno> {
     }
     // SAFETY: the magic says `rawipc_chan_create` wrote a Handle here.
     Ok(unsafe { &mut *h })
+}
+
+/// As [`handle`], for a handle that is only read.
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan` the caller lets us read.
+unsafe fn handle_ref<'a>(chan: *const rawipc_chan) -> Result<&'a Handle, Errno> {
+    if chan.is_null() {
+        return Err(Errno::INVAL);
+    }
+    let h = chan.cast::<Handle>();
+    // SAFETY: as in `handle`: the magic is read as a plain integer first.
+    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: the magic says a Handle was written here.
+    Ok(unsafe { &*h })
 }
 
 /// The sending end behind `chan`: EINVAL if it is not one.
@@ -239,6 +256,52 @@ pub unsafe extern "C" fn rawipc_chan_set_spin(chan: *mut rawipc_chan, ns: c_uint
     ret_int(r)
 }
 
+/// Returns the channel end's readiness file descriptor, for poll(2),
+/// epoll(7) or select(2): readable (POLLIN) when the end can make progress.
+/// On a receiving end: a message is there, or the sender is gone. On a
+/// sending end: room was freed, or the receiver is gone. The descriptor
+/// belongs to the handle and is closed by rawipc_chan_close: do not close,
+/// read or write it. Ask for POLLIN only (it is a socket, always writable).
+///
+/// The descriptor is armed by rawipc_chan_try_recv or rawipc_chan_try_send
+/// failing with EAGAIN: that call asks the peer to wake this end through the
+/// descriptor, then looks once more, so that nothing sent or freed in
+/// between is missed. The peer writes to it only then (one byte per
+/// arming): a busy channel makes no system call. The one rule, for poll and
+/// for level- and edge-triggered epoll alike: call the try function until
+/// it fails with EAGAIN, then wait again. (Spinning on a try function
+/// instead costs the peer a system call per message after each EAGAIN:
+/// spin with rawipc_chan_recv, which never arms the descriptor.)
+///
+/// A new channel's ends start armed (the receiving end's descriptor turns
+/// readable with the first message; the sending end's is readable at once),
+/// so a server may add a new end to its epoll set and wait at once.
+///
+/// So a server's loop is: wait in poll or epoll_wait; for each readable
+/// end, call rawipc_chan_try_recv until it fails with EAGAIN (handling each
+/// message; 0 says the sender is gone); wait again.
+///
+/// A wake-up may be spurious (the next try fails with EAGAIN again, and
+/// arms it again). Once the peer is gone the descriptor stays readable:
+/// the try call reports it (0, or EPIPE on a send that finds no room);
+/// remove it from the epoll set and close the handle.
+///
+/// Returns the descriptor, or -1 with errno EINVAL (`chan` NULL, not made,
+/// closed, or not yet given a side).
+///
+/// # Safety
+/// A non-NULL `chan` must point to a `rawipc_chan`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_chan_fd(chan: *const rawipc_chan) -> c_int {
+    // SAFETY: the caller's promise is passed on; the handle is only read.
+    let r = unsafe { handle_ref(chan) }.and_then(|h| match &h.state {
+        State::Sender { tx, .. } => Ok(tx.as_fd().as_raw_fd()),
+        State::Receiver(rx) => Ok(rx.as_fd().as_raw_fd()),
+        State::Both(_) => Err(Errno::INVAL),
+    });
+    r.unwrap_or_else(fail)
+}
+
 /// Returns the largest message the channel takes, or -1 with errno EINVAL
 /// (`chan` NULL or not made).
 ///
@@ -276,7 +339,9 @@ pub unsafe extern "C" fn rawipc_chan_send(
     ret_len(unsafe { send(chan, buf, len, Wait::For(None)) })
 }
 
-/// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room.
+/// As rawipc_chan_send, but fails with EAGAIN instead of waiting for room;
+/// that EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns
+/// readable when room is freed.
 ///
 /// # Safety
 /// As rawipc_chan_send.
@@ -440,7 +505,9 @@ pub unsafe extern "C" fn rawipc_chan_recv(
     ret_len(unsafe { recv(chan, buf, cap, Wait::For(None)) })
 }
 
-/// As rawipc_chan_recv, but fails with EAGAIN instead of waiting.
+/// As rawipc_chan_recv, but fails with EAGAIN instead of waiting; that
+/// EAGAIN arms the end's descriptor (rawipc_chan_fd), which turns readable
+/// when a message comes or the sender is gone.
 ///
 /// # Safety
 /// As rawipc_chan_recv.

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use super::wait::wake;
 use super::{MAX_CAPACITY, MIN_CAPACITY};
 use crate::shm::SharedRegion;
-use crate::{Errno, Result};
+use crate::{Errno, OwnedFd, Result};
 
 /// Bytes of a message header: stamp and length, each a `u32`.
 pub(super) const HDR: usize = 8;
@@ -40,10 +40,12 @@ pub(super) const DATA_OFFSET: usize = 4096;
 pub(super) struct Control {
     /// The receiver's read position (low 32 bits), for the sender's free space.
     pub(super) head: Line,
-    /// Non-zero while the receiver sleeps or is about to.
+    /// Non-zero while the receiver sleeps or is about to ([`SLEEPING`]),
+    /// or waits on its fd ([`POLLING`]).
     pub(super) rx_sleeping: Line,
-    /// Non-zero while the sender sleeps waiting for room (the receiver
-    /// publishes `head` on every release, and then wakes it).
+    /// Non-zero while the sender waits for room, on the futex
+    /// ([`SLEEPING`]) or on its fd ([`POLLING`]): the receiver publishes
+    /// `head` on every release with a full barrier, and then wakes it.
     pub(super) tx_waiting: Line,
 }
 
@@ -54,6 +56,9 @@ const _: () = assert!(size_of::<Control>() <= DATA_OFFSET);
 
 /// `tx_waiting` or `rx_sleeping`: that side sleeps on a futex (wake it).
 pub(super) const SLEEPING: u32 = 2;
+/// A bit of `tx_waiting` or `rx_sleeping`: that side waits in `poll` on its
+/// fd (write a byte into the life-line, once).
+pub(super) const POLLING: u32 = 4;
 
 /// The ring as one side sees it: the shared region and, in private memory,
 /// the size it was made with.
@@ -194,16 +199,18 @@ pub(super) fn observed_head(tail: u64, seen: u32, cap: usize) -> Result<u64> {
 }
 
 /// Stores the receiver's position `head` for the sender; `full`: as a full
-/// barrier, then wakes the sender if it sleeps (either it sees the position
-/// or we see its flag).
-pub(super) fn publish_head(ring: &Ring, head: u64, full: bool) {
+/// barrier, then wakes the sender if it waits (either it sees the position
+/// or we see its flag), through the receiver's life-line `bell` if it waits
+/// on its fd.
+pub(super) fn publish_head(ring: &Ring, head: u64, full: bool, bell: &OwnedFd) {
     let word = &ring.control().head.0;
     if !full {
         word.store(head as u32, Ordering::Release);
         return;
     }
     word.swap(head as u32, Ordering::SeqCst);
-    if ring.control().tx_waiting.0.load(Ordering::SeqCst) == SLEEPING {
-        wake(word);
+    let flag = &ring.control().tx_waiting.0;
+    if flag.load(Ordering::SeqCst) != 0 {
+        wake(flag, word, bell);
     }
 }

@@ -4,7 +4,9 @@
    bad input (NULL, a handle never made or closed, sizes 0 and too large),
    misuse (the wrong side, committing without reserving, receiving while a
    message is borrowed), a peer that is gone or killed, zero-copy in both
-   directions, and no file descriptor left behind after many channels.
+   directions, the readiness descriptor (rawipc_chan_fd) with poll and
+   edge-triggered epoll, and no file descriptor left behind after many
+   channels.
 */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -14,7 +16,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,6 +238,139 @@ static void release_after_scribbling(void)
     }
 }
 
+/* Whether fd is readable within ms milliseconds. */
+static int readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n;
+
+    while ((n = poll(&p, 1, ms)) == -1 && errno == EINTR)
+        ;
+    return n == 1 && (p.revents & POLLIN);
+}
+
+static void readiness(void)
+{
+    rawipc_chan chan, never;
+    char buf[256];
+    int fd, go[2], i, ok, status;
+    pid_t pid;
+
+    memset(&never, 0, sizeof never);
+    FAILS(rawipc_chan_fd(NULL), EINVAL, "fd(NULL) -> EINVAL");
+    FAILS(rawipc_chan_fd(&never), EINVAL, "fd(never made) -> EINVAL");
+    CHECK(rawipc_chan_create(&chan, 4096) == 0, "create");
+    FAILS(rawipc_chan_fd(&chan), EINVAL, "fd before choosing a side -> EINVAL");
+    CHECK(rawipc_chan_receiver(&chan) == 0, "receiver");
+    fd = rawipc_chan_fd(&chan);
+    CHECK(fd >= 0 && rawipc_chan_fd(&chan) == fd, "fd of a receiving end, the same each time");
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "the fd is close-on-exec");
+    CHECK(rawipc_chan_close(&chan) == 0, "close");
+    errno = 0;
+    CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "close closes the fd");
+    FAILS(rawipc_chan_fd(&chan), EINVAL, "fd after close -> EINVAL");
+
+    /* A receiver waiting in poll: a message, then the sender killed. */
+    CHECK(rawipc_chan_create(&chan, 4096) == 0 && pipe(go) == 0, "create");
+    pid = rawipc_fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        rawipc_chan_sender(&chan);
+        if (read(go[0], &c, 1) != 1)
+            _exit(2);
+        for (i = 0; i < 1000; i++)
+            rawipc_chan_send(&chan, &i, sizeof i);
+        pause();
+        _exit(0);
+    }
+    close(go[0]);
+    rawipc_chan_receiver(&chan);
+    fd = rawipc_chan_fd(&chan);
+    FAILS(rawipc_chan_try_recv(&chan, buf, sizeof buf), EAGAIN, "try_recv on nothing -> EAGAIN (arms)");
+    CHECK(!readable(fd, 20), "not readable while nothing comes");
+    CHECK(write(go[1], "g", 1) == 1, "let the sender go");
+    {
+        /* Edge-triggered: receive until EAGAIN, then wait again. */
+        int ep = epoll_create1(EPOLL_CLOEXEC), got = 0, waits = 0;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+        CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll, edge-triggered");
+        ok = 1;
+        while (got < 1000 && ok) {
+            ssize_t n = rawipc_chan_try_recv(&chan, buf, sizeof buf);
+            if (n == (ssize_t) sizeof i) {
+                memcpy(&i, buf, sizeof i);
+                ok = i == got++;
+            } else if (n == -1 && errno == EAGAIN) {
+                waits++;
+                ok = epoll_wait(ep, &out, 1, 60000) == 1;
+            } else {
+                ok = 0;
+            }
+        }
+        CHECK(ok && got == 1000, "1000 messages in order through edge-triggered epoll");
+        FAILS(rawipc_chan_try_recv(&chan, buf, sizeof buf), EAGAIN, "then EAGAIN");
+        kill(pid, SIGKILL);
+        CHECK(epoll_wait(ep, &out, 1, 60000) == 1 && (out.events & EPOLLIN), "the killed sender: readable");
+        CHECK(rawipc_chan_try_recv(&chan, buf, sizeof buf) == 0, "try_recv -> 0: the sender is gone");
+        CHECK(readable(fd, 0), "and the fd stays readable");
+        close(ep);
+    }
+    CHECK(rawipc_wait(&status) == pid && WIFSIGNALED(status), "reaped");
+    close(go[1]);
+    rawipc_chan_close(&chan);
+
+    /* A sender waiting in poll for room, then the receiver gone. */
+    CHECK(rawipc_chan_create(&chan, 1024) == 0 && pipe(go) == 0, "create");
+    pid = rawipc_fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        rawipc_chan_receiver(&chan);
+        if (read(go[0], &c, 1) != 1)
+            _exit(2);
+        while (rawipc_chan_recv(&chan, buf, sizeof buf) > 0)
+            ;
+        _exit(0);
+    }
+    close(go[0]);
+    rawipc_chan_sender(&chan);
+    fd = rawipc_chan_fd(&chan);
+    memset(buf, 1, sizeof buf);
+    while (rawipc_chan_try_send(&chan, buf, 100) == 100)
+        ;
+    CHECK(errno == EAGAIN, "try_send on a full ring -> EAGAIN (arms)");
+    CHECK(!readable(fd, 20), "not readable while the ring is full");
+    CHECK(write(go[1], "g", 1) == 1, "let the receiver go");
+    ok = 1;
+    for (i = 0; i < 2000 && ok; ) {
+        if (rawipc_chan_try_send(&chan, buf, 100) == 100)
+            i++;
+        else
+            ok = errno == EAGAIN && readable(fd, 60000);
+    }
+    CHECK(ok, "2000 messages sent, waiting for room in poll");
+    close(go[1]);
+    rawipc_chan_close(&chan);
+    CHECK(rawipc_wait(&status) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the receiver got them all and saw the sender gone");
+
+    CHECK(rawipc_chan_create(&chan, 1024) == 0, "create");
+    pid = rawipc_fork();
+    if (pid == 0) {
+        rawipc_chan_receiver(&chan);
+        _exit(0);
+    }
+    rawipc_chan_sender(&chan);
+    fd = rawipc_chan_fd(&chan);
+    CHECK(rawipc_wait(&status) == pid, "the receiver exited");
+    CHECK(readable(fd, 60000), "a sending end whose receiver is gone is readable");
+    while (rawipc_chan_try_send(&chan, buf, 100) == 100)
+        ;
+    CHECK(errno == EPIPE, "and the send that finds no room says EPIPE");
+    rawipc_chan_close(&chan);
+}
+
 static void no_leaks(void)
 {
     int before = next_fd(), i, ok = 1;
@@ -241,10 +378,11 @@ static void no_leaks(void)
 
     for (i = 0; i < 2000; i++) {
         if (rawipc_chan_create(&chan, 4096) == -1 || rawipc_chan_receiver(&chan) == -1 ||
+            rawipc_chan_fd(&chan) < 0 || rawipc_chan_try_recv(&chan, NULL, 0) != 0 ||
             rawipc_chan_close(&chan) == -1)
             ok = 0;
     }
-    CHECK(ok, "2000 channels made, given a side and closed");
+    CHECK(ok, "2000 channels made, given a side, their fd asked for, and closed");
     CHECK(next_fd() == before, "no file descriptor left behind");
 }
 
@@ -255,6 +393,7 @@ int main(void)
     messages_and_zero_copy();
     dead_peers();
     release_after_scribbling();
+    readiness();
     no_leaks();
     printf("%s: %d failed\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;

@@ -5,6 +5,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod readiness;
+mod server;
+
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +17,9 @@ use rawipc::process::{self, Fork, Pid, Status};
 use rawipc::shm::Shared;
 
 fn main() -> ExitCode {
+    if let Ok(spec) = std::env::var(server::CLIENT_ENV) {
+        server::client(&spec);
+    }
     support::main(tests![
         messages_cross_fork_whole_and_in_order,
         blocking_only_mode_delivers_too,
@@ -34,6 +40,19 @@ fn main() -> ExitCode {
         sender_blocked_on_a_full_ring_wakes_when_room_is_freed,
         dropped_reservations_over_many_wraps_lose_nothing,
         kept_message_is_lent_again_and_released_whatever_the_ring_says,
+        readiness::fd_reports_a_message_and_then_the_sender_gone,
+        readiness::fd_reports_room_and_then_the_receiver_gone,
+        readiness::fd_reports_a_killed_peer,
+        readiness::many_wakes_through_the_fds_lose_none,
+        readiness::the_last_release_wakes_a_sender_waiting_on_its_fd,
+        readiness::level_triggered_epoll_delivers_every_message,
+        readiness::edge_triggered_epoll_delivers_every_message,
+        readiness::only_an_armed_end_is_woken_and_once,
+        readiness::hostile_bytes_fds_and_flags_are_survived,
+        readiness::scribbled_flags_cost_wakes_not_messages,
+        readiness::handed_over_ends_have_working_fds,
+        readiness::fd_counts_stay_the_same_over_many_cycles,
+        server::epoll_server_serves_64_clients_and_notices_the_killed,
     ])
 }
 
