@@ -333,15 +333,17 @@ fn c_contract_test_passes() {
 /// misaligned pointers, EBUSY, EPERM, EOWNERDEAD after a SIGKILLed holder,
 /// rawipc_mutex_consistent, ENOTRECOVERABLE) and `tests/c/unrelated.c`
 /// (named endpoints and who they admit, fd passing, sealed memory, channel
-/// hand-over, between programs that exec'd separately). Each exits non-zero
-/// if any of its checks failed.
+/// hand-over, between programs that exec'd separately) and
+/// `tests/c/msg_large.c` (messages above the socket's limit: sizes, a buffer
+/// too small, forged headers, a killed sender). Each exits non-zero if any
+/// of its checks failed.
 #[test]
 fn chan_and_mutex_c_tests_pass() {
     if !in_checkout() {
         return;
     }
     let lib = library();
-    for name in ["chan", "mutex", "unrelated"] {
+    for name in ["chan", "mutex", "unrelated", "msg_large"] {
         let program = scratch().join(format!("{name}-test"));
         let source = root().join(format!("tests/c/{name}.c"));
         compile(false, &["-std=c11"], &[source], &program, &[lib]);
@@ -379,7 +381,7 @@ fn pipe_fast_c_test_passes() {
     run_c_test(&program, "tests/c/pipe_fast.c");
 }
 
-/// The C contract, channel and mutex tests again, under valgrind's memcheck
+/// The C contract, channel, mutex and large-message tests again, under valgrind's memcheck
 /// with the default spin: no invalid access, no use of undefined memory, in
 /// the test programs or in any child they fork. valgrind runs programs on a
 /// synthetic CPU that does not map the vDSO where the kernel says it is, so
@@ -404,7 +406,7 @@ fn c_tests_are_valgrind_clean() {
     }
     let lib = library();
     let dir = root().join("tests/c");
-    for name in ["contract", "chan", "mutex"] {
+    for name in ["contract", "chan", "mutex", "msg_large"] {
         let program = scratch().join(format!("{name}-valgrind"));
         let source = dir.join(format!("{name}.c"));
         compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);
