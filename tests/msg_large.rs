@@ -337,3 +337,22 @@ fn what_is_not_a_header_is_delivered_as_it_is() {
     raw_send(&a, &header, &[]);
     assert_eq!(b.recv(&mut buf), Ok(24));
 }
+
+/// With `SO_PASSCRED` on, credentials come with every message, ahead of the
+/// memfd: a large message is still found, checked and delivered.
+#[test]
+fn a_large_message_with_credentials_on() {
+    let _serial = serial();
+    let (a, b) = socketpair().unwrap();
+    rustix::net::sockopt::set_socket_passcred(&b, true).unwrap();
+    let m = message(400_000, 8);
+    a.send(&m).unwrap();
+    a.send(b"small").unwrap();
+    assert_eq!(b.next_size(), Ok(m.len()));
+    assert_eq!(msg::next_sizes(&b), Ok((m.len(), 0)));
+    let mut buf = vec![0u8; m.len()];
+    assert_eq!(b.recv(&mut buf), Ok(m.len()));
+    assert!(buf == m);
+    assert_eq!(b.recv(&mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"small");
+}
