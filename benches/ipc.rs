@@ -96,6 +96,20 @@ enum Probe {
     CMeet,
     Meet,
     ChanHandedRtt,
+    /// A round trip of a message of this many bytes: C over a stream socket
+    /// pair, rawipc through `msg` (in a sealed memfd above the socket's
+    /// limit).
+    CStreamRtt(usize),
+    MsgSizeRtt(usize),
+}
+
+/// The sizes of the large-message round trips: below the socket's limit
+/// (~208 KiB), above it, and well above.
+const LARGE: [usize; 4] = [64 << 10, 256 << 10, 1 << 20, 4 << 20];
+
+/// Round trips per run of a `size`-byte message: 128 MiB each way.
+fn large_rtts(size: usize) -> u64 {
+    ((128usize << 20) / size) as u64
 }
 
 /// The probes in the order of a round: each reference, then what is
@@ -123,6 +137,10 @@ const GROUPS: &[&[Probe]] = &[
     &[Probe::CPipeTput, Probe::PipeTput],
     &[Probe::CRingTput, Probe::ChanTput, Probe::ChanZeroCopyTput],
     &[Probe::CMeet, Probe::Meet],
+    &[Probe::CStreamRtt(LARGE[0]), Probe::MsgSizeRtt(LARGE[0])],
+    &[Probe::CStreamRtt(LARGE[1]), Probe::MsgSizeRtt(LARGE[1])],
+    &[Probe::CStreamRtt(LARGE[2]), Probe::MsgSizeRtt(LARGE[2])],
+    &[Probe::CStreamRtt(LARGE[3]), Probe::MsgSizeRtt(LARGE[3])],
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -344,6 +362,38 @@ const ROWS: &[Row] = &[
         target: Target::None,
         what: "connect, accept, give/take an end, close; C: memfd by hand",
     },
+    Row {
+        mechanism: "message socket 64 KiB",
+        metric: Metric::Rtt,
+        rawipc: Probe::MsgSizeRtt(LARGE[0]),
+        reference: Probe::CStreamRtt(LARGE[0]),
+        target: Target::None,
+        what: "64 KiB, SEQPACKET pair; C: SOCK_STREAM pair, read/write",
+    },
+    Row {
+        mechanism: "message socket 256 KiB",
+        metric: Metric::Rtt,
+        rawipc: Probe::MsgSizeRtt(LARGE[1]),
+        reference: Probe::CStreamRtt(LARGE[1]),
+        target: Target::None,
+        what: "256 KiB, in a sealed memfd; C: SOCK_STREAM pair",
+    },
+    Row {
+        mechanism: "message socket 1 MiB",
+        metric: Metric::Rtt,
+        rawipc: Probe::MsgSizeRtt(LARGE[2]),
+        reference: Probe::CStreamRtt(LARGE[2]),
+        target: Target::AtMost(1.0),
+        what: "1 MiB, in a sealed memfd; C: SOCK_STREAM pair",
+    },
+    Row {
+        mechanism: "message socket 4 MiB",
+        metric: Metric::Rtt,
+        rawipc: Probe::MsgSizeRtt(LARGE[3]),
+        reference: Probe::CStreamRtt(LARGE[3]),
+        target: Target::None,
+        what: "4 MiB, in a sealed memfd; C: SOCK_STREAM pair",
+    },
 ];
 
 /// The idle check's limit, in percent of one CPU.
@@ -508,6 +558,10 @@ fn run(probe: Probe, c_bin: &Path) -> Res<f64> {
         Probe::CMeet => c_figure(c_bin, "meet", MEETINGS)?,
         Probe::Meet => on_parent_cpu(|| meet(MEETINGS))?,
         Probe::ChanHandedRtt => on_parent_cpu(|| chan_handed_rtt(RTT_SPINNING))?,
+        Probe::CStreamRtt(size) => {
+            c_figure(c_bin, &format!("stream-rtt-{size}"), large_rtts(size))?
+        }
+        Probe::MsgSizeRtt(size) => on_parent_cpu(|| msg_size_rtt(size, large_rtts(size)))?,
     })
 }
 
@@ -678,7 +732,7 @@ fn time_round_trips(
     iters: u64,
     mut round_trip: impl FnMut() -> rawipc::Result<()>,
 ) -> rawipc::Result<f64> {
-    let warm = iters / 10;
+    let warm = (iters / 10).max(1);
     for _ in 0..warm {
         round_trip()?;
     }
@@ -741,6 +795,36 @@ fn msg_rtt(iters: u64) -> Res<f64> {
             let ns = time_round_trips(iters, || {
                 parent_end.send(&m)?;
                 expect_len(parent_end.recv(&mut m)?, MSG)
+            })?;
+            reap(pid)?;
+            Ok(ns)
+        }
+    }
+}
+
+/// Round trips of `size`-byte messages over a message socket pair (above the
+/// socket's limit, each in a sealed memfd); the child changes a byte.
+fn msg_size_rtt(size: usize, iters: u64) -> Res<f64> {
+    let (parent_end, child_end) = msg::socketpair()?;
+    let total = iters + (iters / 10).max(1);
+    let mut m = vec![b'p'; size];
+    match fork_pinned()? {
+        Fork::Child => {
+            drop(parent_end);
+            child(|| {
+                for _ in 0..total {
+                    expect_len(child_end.recv(&mut m)?, size)?;
+                    m[0] = m[0].wrapping_add(1);
+                    child_end.send(&m)?;
+                }
+                Ok(())
+            })
+        }
+        Fork::Parent(pid) => {
+            drop(child_end);
+            let ns = time_round_trips(iters, || {
+                parent_end.send(&m)?;
+                expect_len(parent_end.recv(&mut m)?, size)
             })?;
             reap(pid)?;
             Ok(ns)

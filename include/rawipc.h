@@ -65,6 +65,13 @@
 #define RAWIPC_ADMIT_ANYONE 4
 
 /**
+ * The largest message rawipc_msg_send sends and rawipc_msg_recv receives
+ * (1 GiB): one read and one write of the kernel's carry it, it fits in an
+ * int, and it caps the buffer a peer can make a receiver allocate.
+ */
+#define RAWIPC_MSG_MAX_SIZE (1 << 30)
+
+/**
  * The most file descriptors one message carries (the kernel's SCM_MAX_FD).
  */
 #define RAWIPC_MSG_MAX_FDS 253
@@ -903,12 +910,18 @@ int rawipc_msg_socketpair2(int *fds, int flags);
 
 /**
  * Sends the `len` bytes at `buf` as one message, retrying if a signal
- * interrupts.
+ * interrupts. Any size up to RAWIPC_MSG_MAX_SIZE: a message larger than
+ * the socket takes (its send buffer, ~208 KiB by default) is written into a
+ * memfd sealed against any change and passed with a 24-byte header
+ * (SCM_RIGHTS); rawipc_msg_recv delivers the message itself.
  *
  * Returns `len`, or -1 with errno set: EINVAL (`len` is 0: empty messages are
  * refused, so that a receive of 0 always means the peer is gone, or `len` >
- * SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than the
- * socket's send buffer), EPIPE (peer gone; never SIGPIPE), EBADF, ENOTSOCK.
+ * SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0), EMSGSIZE (larger than
+ * RAWIPC_MSG_MAX_SIZE; nothing is sent), ENOMEM (no memory for a large
+ * message), EMFILE or ENFILE (no fd for a large message's memfd),
+ * ETOOMANYREFS (this user has too many fds in flight), EPIPE (peer gone;
+ * never SIGPIPE), EBADF, ENOTSOCK.
  *
  * # Safety
  * A non-NULL `buf` must point to `len` readable bytes.
@@ -931,14 +944,19 @@ ssize_t rawipc_msg_send_timeout(int fd, const void *buf, size_t len, int timeout
  * signal interrupts.
  *
  * Returns the message's length; 0 when the peer is gone (every message it
- * sent has been received). On error returns -1 with errno set: EMSGSIZE if
- * the message is larger than `cap` (it stays queued: ask rawipc_msg_size and
- * receive it into a larger buffer) or carries file descriptors (it stays
- * queued, fds and all: receive it with rawipc_msg_recv_fds), EFAULT (`buf`
- * NULL with `cap` > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK,
- * EPROTOTYPE (a socket, but not a SOCK_SEQPACKET one: a stream keeps no
- * message boundaries, and a datagram socket never tells that its peer is
- * gone), EAGAIN
+ * sent has been received). A large message (see rawipc_msg_send) is checked
+ * (its fd must be a memfd sealed against writing, shrinking and growing,
+ * of the announced size) and read into `buf`. On error returns -1 with
+ * errno set: EMSGSIZE if the message is larger than `cap` (it stays queued:
+ * ask rawipc_msg_size and receive it into a larger buffer) or carries file
+ * descriptors (it stays queued, fds and all: receive it with
+ * rawipc_msg_recv_fds), EBADMSG (a large message's header whose fd fails
+ * the checks: it is taken off the queue, its fd closed, and the next
+ * receive gets the next message), EMFILE (no fd free to look at a large
+ * message's memfd; it stays queued), EFAULT (`buf` NULL with `cap` > 0),
+ * EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EPROTOTYPE (a stream socket,
+ * which keeps no message boundaries, or a datagram socket with nothing
+ * queued, which would never tell that its peer is gone), EAGAIN
  * (non-blocking, none).
  *
  * # Safety
@@ -960,11 +978,13 @@ ssize_t rawipc_msg_recv_timeout(int fd, void *buf, size_t cap, int timeout_ms);
 
 /**
  * Returns the size of the next message on `fd` without receiving it,
- * waiting for one; 0 when the peer is gone. On error returns -1 with errno
- * set: EMSGSIZE if the message carries file descriptors (it stays queued:
- * rawipc_msg_recv_fds receives it, and on EMSGSIZE tells how many), EBADF,
- * ENOTSOCK, EPROTOTYPE (not a SOCK_SEQPACKET socket), EAGAIN (non-blocking,
- * none).
+ * waiting for one; 0 when the peer is gone. For a large message it is the
+ * message's own size (up to RAWIPC_MSG_MAX_SIZE), the buffer
+ * rawipc_msg_recv needs. On error returns -1 with errno set: EMSGSIZE if the
+ * message carries file descriptors (it stays queued: rawipc_msg_recv_fds
+ * receives it, and on EMSGSIZE tells how many), EBADMSG and EMFILE as
+ * rawipc_msg_recv, EBADF, ENOTSOCK, EPROTOTYPE (as rawipc_msg_recv), EAGAIN
+ * (non-blocking, none).
  */
 ssize_t rawipc_msg_size(int fd);
 
@@ -982,9 +1002,11 @@ ssize_t rawipc_msg_size_timeout(int fd, int timeout_ms);
  * Retried if a signal interrupts.
  *
  * Returns `len`, or -1 with errno set: EINVAL (`len` 0, `nfds` above
- * RAWIPC_MSG_MAX_FDS, `len` > SSIZE_MAX), EFAULT (`buf` NULL with `len` > 0,
- * `fds` NULL with `nfds` > 0), EBADF (an fd in `fds` is not open), EMSGSIZE
- * (larger than the socket's send buffer), EPIPE (peer gone; never SIGPIPE),
+ * RAWIPC_MSG_MAX_FDS, `len` > SSIZE_MAX, or the 24 bytes and one fd of a
+ * large message's header, which rawipc_msg_recv would take for one),
+ * EFAULT (`buf` NULL with `len` > 0, `fds` NULL with `nfds` > 0), EBADF (an
+ * fd in `fds` is not open), EMSGSIZE (larger than the socket's send buffer:
+ * fds travel only with messages the socket takes whole), EPIPE (peer gone; never SIGPIPE),
  * ETOOMANYREFS (this user has too many fds in flight), ENOTSOCK.
  *
  * # Safety
@@ -1015,12 +1037,16 @@ ssize_t rawipc_msg_send_fds_timeout(int fd,
  * return. Received fds are new, close-on-exec, and the caller's.
  *
  * Returns the message's length; 0 with `*nfds` 0 when the peer is gone
- * (every message it sent has been received). On error returns -1 with errno
+ * (every message it sent has been received). A large message (see
+ * rawipc_msg_send) is received as rawipc_msg_recv does, with no fds. On
+ * error returns -1 with errno
  * set, and nothing is lost: the message and all its fds stay queued.
  * - EMSGSIZE: the message is longer than `cap` or carries more fds than
  *   `*nfds`; `*nfds` is then set to the number it carries (rawipc_msg_size
  *   tells its length). Receive it with more room.
  * - EMFILE: this process has too few free fds for the message's fds.
+ * - EBADMSG: a large message's header whose fd fails the checks (it is
+ *   taken off the queue, as rawipc_msg_recv does).
  * - EFAULT (`buf` NULL with `cap` > 0, `nfds` NULL, `fds` NULL with `*nfds`
  *   > 0), EINVAL (`cap` > SSIZE_MAX), EBADF, ENOTSOCK, EAGAIN (non-blocking).
  *

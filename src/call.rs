@@ -757,7 +757,7 @@ fn spin_briefly(seq: &AtomicU32, seen: u32, spin_ns: u32) -> Option<u32> {
 /// peer needs to copy `bytes` out of and into the slot at a slow copy's pace
 /// ([`COPY_NS_PER_KIB`]), so that large messages do not pay two wake-ups
 /// (~25 µs each on a VM) for the copying alone. 0 stays 0: blocking-only.
-fn spin_budget(spin_ns: u32, bytes: usize) -> u64 {
+pub(crate) fn spin_budget(spin_ns: u32, bytes: usize) -> u64 {
     match spin_ns {
         0 => 0,
         ns => u64::from(ns).saturating_add((bytes as u64).saturating_mul(COPY_NS_PER_KIB) / 1024),

@@ -15,11 +15,18 @@
 //! inherits, as `socketpair(2)` does (`rawipc_msg_socketpair2` takes
 //! `SOCK_CLOEXEC`), while sending and receiving keep these conventions.
 //!
+//! Messages of any size up to [`MAX_SIZE`] (1 GiB): one larger than the
+//! socket takes (its send buffer, ~208 KiB by default) travels in a sealed
+//! memfd passed with it, which the receiver checks and reads into the
+//! caller's buffer: the same whole message, the same calls (see [`send`]).
+//!
 //! The receiving calls take any fd, and refuse one that is not a
 //! `SOCK_SEQPACKET` socket with `EPROTOTYPE` (`ENOTSOCK` for one that is no
 //! socket): a stream socket keeps no boundaries, and a datagram one never
 //! tells that its peer is gone, so a receive on either could only cut
-//! messages or wait forever.
+//! messages or wait forever. A stream socket is refused at once; a datagram
+//! socket (which keeps boundaries) before any wait: a message already queued
+//! on one is received.
 
 use core::time::Duration;
 
@@ -33,10 +40,12 @@ use crate::deadline::{self, wait_ready};
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry, sys};
 
 mod fds;
+mod large;
 pub(crate) use fds::recv_fds_if;
 pub use fds::{
     MAX_FDS, next_sizes, next_sizes_timeout, recv_fds, recv_fds_timeout, send_fds, send_fds_timeout,
 };
+pub use large::MAX_SIZE;
 
 /// One end of a message socket pair; closed on drop.
 #[derive(Debug)]
@@ -80,14 +89,24 @@ pub fn socketpair_nonblocking() -> Result<(MsgSocket, MsgSocket)> {
 /// `send(fd, msg, len, MSG_NOSIGNAL)`, retried on `EINTR`: sends `msg` as one
 /// message and returns its length.
 ///
-/// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than the
-/// socket's send buffer; `EPIPE` (never `SIGPIPE`) when the peer is gone;
-/// `ENOTSOCK` for an fd that is no socket. (A send cannot wait forever on a
-/// socket of another kind, and is not refused: it is the receiver that
-/// needs the boundaries.)
+/// A message larger than the socket takes (`EMSGSIZE` from `send`: above
+/// its send buffer, less 32 bytes) is written into a memfd, sealed against
+/// any change (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW`) and sent as a
+/// 24-byte header with that fd (`SCM_RIGHTS`); [`recv`] checks it and
+/// delivers the message itself. A receiver that is not rawipc sees the
+/// header and the fd.
+///
+/// Errors: `EINVAL` for an empty message; `EMSGSIZE` for one larger than
+/// [`MAX_SIZE`] (nothing is sent); `ENOMEM` if a large message's memfd
+/// cannot get the memory, `EMFILE`/`ENFILE` if it cannot get an fd,
+/// `ETOOMANYREFS` if this user has too many fds in flight; `EPIPE` (never
+/// `SIGPIPE`) when the peer is gone; `ENOTSOCK` for an fd that is no
+/// socket. (A send cannot wait forever on a socket of another kind, and is
+/// not refused: it is the receiver that needs the boundaries.)
 ///
 /// # References
 /// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+/// - [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
 pub fn send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
     send_until(fd.as_fd(), msg, None)
 }
@@ -103,13 +122,20 @@ fn send_until(fd: BorrowedFd<'_>, msg: &[u8], deadline: Option<u64>) -> Result<u
     if msg.is_empty() {
         return Err(Errno::INVAL);
     }
-    by_deadline(fd, PollFlags::OUT, deadline, |nowait| {
+    let sent = by_deadline(fd, PollFlags::OUT, deadline, |nowait| {
         raw_send(fd, msg, SendFlags::NOSIGNAL | send_nowait(nowait))
-    })
+    });
+    match sent {
+        // Too large for the socket: in a sealed memfd, by the same deadline.
+        Err(Errno::MSGSIZE) => large::send(fd, msg, deadline),
+        sent => sent,
+    }
 }
 
 /// `recvmsg(fd, {NULL, 0}, MSG_PEEK | MSG_TRUNC)`: waits for the next
 /// message and returns its size without taking it; 0 when the peer is gone.
+/// For a large message (one that came in a memfd) it is the message's own
+/// size, the buffer [`recv`] needs.
 ///
 /// An empty message (which rawipc never sends, but another program might) is
 /// taken and skipped, so that 0 keeps meaning "peer gone".
@@ -117,9 +143,13 @@ fn send_until(fd: BorrowedFd<'_>, msg: &[u8], deadline: Option<u64>) -> Result<u
 /// Errors: `EMSGSIZE` if the message carries fds ([`send_fds`]): a receive
 /// with no room for them would lose them, so it stays queued for
 /// [`recv_fds`] ([`next_sizes`] tells its size and how many fds);
-/// `EPROTOTYPE` for a socket that is not `SOCK_SEQPACKET`, `ENOTSOCK` for an
-/// fd that is no socket; `EAGAIN` on a non-blocking socket with nothing
-/// queued.
+/// `EBADMSG` for a large message's header whose fd fails the checks (not a
+/// memfd, not sealed against writing, shrinking and growing, not of the
+/// announced size): it is taken off the queue, and the next call sees the
+/// next message; `EMFILE` if this process has no fd free to look at a large
+/// message's memfd (it stays queued); `EPROTOTYPE` for a socket that is not
+/// `SOCK_SEQPACKET`, `ENOTSOCK` for an fd that is no socket; `EAGAIN` on a
+/// non-blocking socket with nothing queued.
 #[doc(alias = "MSG_PEEK")]
 pub fn next_size(fd: impl AsFd) -> Result<usize> {
     next_size_until(fd.as_fd(), None)
@@ -132,21 +162,109 @@ pub fn next_size_timeout(fd: impl AsFd, timeout: Duration) -> Result<usize> {
 }
 
 fn next_size_until(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<usize> {
-    check_kind(fd)?;
+    Ok(match head(fd, deadline)? {
+        Head::Gone => 0,
+        Head::Plain(size) => size,
+        Head::Large(large) => large.len(),
+    })
+}
+
+/// What is at the head of a message socket's queue.
+enum Head {
+    /// Nothing more can come.
+    Gone,
+    /// A message of this size, with no fds.
+    Plain(usize),
+    /// A large message, its memfd checked.
+    Large(large::Large),
+}
+
+/// Waits for the next message (until `deadline`, if there is one) and looks
+/// at it (see [`next_size`]).
+fn head(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<Head> {
+    let mut kind = Kind::default();
+    if deadline.is_some() {
+        // A wait on a socket of another kind could only time out: say why.
+        kind.check(fd)?;
+    }
     loop {
         wait_ready(fd, PollFlags::IN, deadline)?;
-        let size = peek_size(fd)?;
+        let (size, returned) = kind.peek(fd, |wait| {
+            sys::recvmsg(
+                fd,
+                &mut [],
+                &mut [],
+                wait | RecvFlags::PEEK | RecvFlags::TRUNC,
+            )
+        })?;
+        if returned.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
+            return match large::look(fd)? {
+                Some(large) => Ok(Head::Large(large)),
+                None => Err(Errno::MSGSIZE),
+            };
+        }
         if size > 0 {
-            return Ok(size);
+            return Ok(Head::Plain(size));
         }
         // End of file, or an empty message at the head of the queue. FIONREAD
         // on a SOCK_SEQPACKET socket counts the bytes of every queued message,
         // so a gone peer's real messages behind an empty one are not lost.
         if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
-            return Ok(0);
+            return Ok(Head::Gone);
         }
         // An empty message sent by another program: take it, wait for the next.
         retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    }
+}
+
+/// What a receive knows of its socket's kind, so that it asks
+/// (`getsockopt(SO_TYPE)`, [`check_kind`]) only where the answer matters:
+/// before it waits, and when a peek's answer could come from a stream.
+///
+/// A peek with `MSG_TRUNC` and no room for data tells a message's length
+/// with `MSG_TRUNC` among the returned flags on a socket that keeps
+/// boundaries (`SOCK_SEQPACKET`, `SOCK_DGRAM`), and returns 0 without it on
+/// a stream. So a peek that finds a message waiting needs no question; one
+/// that would wait (`EAGAIN` from a first, non-waiting peek: a datagram
+/// socket would wait forever for a peer that is gone) or that returns no
+/// `MSG_TRUNC` (a stream, an empty message, end of file) asks first.
+#[derive(Default)]
+struct Kind {
+    known: bool,
+}
+
+impl Kind {
+    /// Runs the peek `op` (given the flags to add: `MSG_DONTWAIT` until the
+    /// kind is known), checking the kind where it matters.
+    fn peek<T>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        mut op: impl FnMut(RecvFlags) -> Result<(T, ReturnFlags)>,
+    ) -> Result<(T, ReturnFlags)> {
+        loop {
+            let wait = match self.known {
+                true => RecvFlags::empty(),
+                false => RecvFlags::DONTWAIT,
+            };
+            match retry_reset(|| op(wait)) {
+                Err(Errno::AGAIN) if !self.known => self.check(fd)?,
+                Ok((got, returned)) => {
+                    if !returned.contains(ReturnFlags::TRUNC) {
+                        self.check(fd)?;
+                    }
+                    return Ok((got, returned));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn check(&mut self, fd: BorrowedFd<'_>) -> Result<()> {
+        if !self.known {
+            check_kind(fd)?;
+            self.known = true;
+        }
+        Ok(())
     }
 }
 
@@ -225,24 +343,16 @@ fn peer_gone(fd: BorrowedFd<'_>) -> Result<bool> {
         .intersects(PollFlags::HUP | PollFlags::RDHUP))
 }
 
-/// The next message's size, looked at with no room for control data:
-/// `MSG_CTRUNC` then tells that some came, and being a peek, nothing is
-/// installed or closed. `EMSGSIZE` if that was fds.
-fn peek_size(fd: BorrowedFd<'_>) -> Result<usize> {
-    let flags = RecvFlags::PEEK | RecvFlags::TRUNC;
-    let (size, returned) = retry_reset(|| sys::recvmsg(fd, &mut [], &mut [], flags))?;
-    if returned.contains(ReturnFlags::CTRUNC) && fds::carries_fds(fd)? {
-        return Err(Errno::MSGSIZE);
-    }
-    Ok(size)
-}
-
 /// Receives one whole message into `buf` and returns its length; 0 when the
 /// peer is gone (every message it sent has been received).
 ///
-/// Errors: `EMSGSIZE` if the next message is larger than `buf`, or carries
-/// fds (receive it with [`recv_fds`]); it stays queued (see [`next_size`]);
-/// `EPROTOTYPE`, `ENOTSOCK` as [`next_size`]. Waits for a message unless the
+/// A large message (see [`send`]) is read from its memfd into `buf`, then
+/// taken off the queue; the memfd is closed.
+///
+/// Errors: `EMSGSIZE` if the next message is larger than `buf` (also a large
+/// one), or carries fds (receive it with [`recv_fds`]); it stays queued
+/// (see [`next_size`]); `EBADMSG`, `EMFILE`, `EPROTOTYPE`, `ENOTSOCK` as
+/// [`next_size`]. Waits for a message unless the
 /// socket is non-blocking (`EAGAIN`). One receiver per socket end: two
 /// processes receiving on the same end at once could take each other's
 /// message between the size check and the receive.
@@ -280,12 +390,13 @@ pub fn try_send(fd: impl AsFd, msg: &[u8]) -> Result<usize> {
 }
 
 fn recv_until(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Option<u64>) -> Result<usize> {
-    let size = next_size_until(fd, deadline)?;
+    let size = match head(fd, deadline)? {
+        Head::Gone => return Ok(0),
+        Head::Plain(size) => size,
+        Head::Large(large) => return large::take(fd, large, buf),
+    };
     if size > buf.len() {
         return Err(Errno::MSGSIZE);
-    }
-    if size == 0 {
-        return Ok(0);
     }
     let (got, real) = retry_reset(|| raw_recv(fd, &mut *buf, RecvFlags::TRUNC))?;
     if real > got {

@@ -187,6 +187,8 @@ mod raw {
         pub(crate) const GETSOCKOPT: usize = 55;
         pub(crate) const PROCESS_VM_READV: usize = 310;
         pub(crate) const RECVMSG: usize = 47;
+        pub(crate) const MEMFD_CREATE: usize = 319;
+        pub(crate) const SENDMSG: usize = 46;
     }
     #[cfg(target_arch = "aarch64")]
     pub(super) mod nr {
@@ -202,6 +204,8 @@ mod raw {
         pub(crate) const GETSOCKOPT: usize = 209;
         pub(crate) const PROCESS_VM_READV: usize = 270;
         pub(crate) const RECVMSG: usize = 212;
+        pub(crate) const MEMFD_CREATE: usize = 279;
+        pub(crate) const SENDMSG: usize = 211;
     }
 
     /// A Linux system call with up to six arguments; returns the kernel's
@@ -623,6 +627,111 @@ unsafe fn recvmsg_raw(fd: i32, msg: *mut MsgHdr, flags: i32) -> Result<usize, Er
 }
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 use imp::recvmsg_raw;
+
+/// `memfd_create(name, flags)`, made here where rawipc has raw system calls:
+/// rustix's makes its `OwnedFd` through a check that the number is not -1,
+/// a panic path the freestanding program must not link.
+///
+/// # References
+/// - [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn memfd_create(
+    name: &core::ffi::CStr,
+    flags: rustix::fs::MemfdFlags,
+) -> Result<rustix::fd::OwnedFd, Errno> {
+    use rustix::fd::FromRawFd;
+    let args = [name.as_ptr() as usize, flags.bits() as usize, 0, 0, 0, 0];
+    // SAFETY: a NUL-terminated name and flags; the kernel makes a new fd.
+    let fd = raw::result(unsafe { raw::syscall6(raw::nr::MEMFD_CREATE, args) })?;
+    let fd = i32::try_from(fd).map_err(|_| Errno::BADF)?;
+    // SAFETY: a number that came from a `usize` is not negative.
+    unsafe { core::hint::assert_unchecked(fd >= 0) };
+    // SAFETY: the fd the kernel has just made for this call, ours alone.
+    Ok(unsafe { rustix::fd::OwnedFd::from_raw_fd(fd) })
+}
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) use rustix::fs::memfd_create;
+
+/// `sendmsg(sock, {data, SCM_RIGHTS: fd}, MSG_NOSIGNAL)` (and `MSG_DONTWAIT`
+/// if `nowait`): one message with one fd, its control message laid out here (rustix's builder indexes
+/// slices, a panic path the freestanding program must not link).
+///
+/// # References
+/// - [sendmsg(2)](https://man7.org/linux/man-pages/man2/sendmsg.2.html)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) fn send_one_fd(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fd: BorrowedFd<'_>,
+    nowait: bool,
+) -> Result<usize, Errno> {
+    /// `struct cmsghdr` and one fd, padded to `CMSG_SPACE(sizeof(int))`.
+    #[repr(C)]
+    struct Rights {
+        len: usize,
+        level: i32,
+        kind: i32,
+        fd: i32,
+        pad: i32,
+    }
+    const SCM_RIGHTS: i32 = 1;
+    const MSG_NOSIGNAL: usize = 0x4000;
+    const MSG_DONTWAIT: usize = 0x40;
+    let mut rights = Rights {
+        len: size_of::<usize>() + 12,
+        level: SOL_SOCKET,
+        kind: SCM_RIGHTS,
+        fd: fd.as_raw_fd(),
+        pad: 0,
+    };
+    let mut iov = [data.as_ptr() as usize, data.len()];
+    let msg = MsgHdr {
+        name: core::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: (&raw mut rights).cast(),
+        controllen: size_of::<Rights>(),
+        flags: 0,
+    };
+    let args = [
+        sock.as_raw_fd() as usize,
+        (&raw const msg) as usize,
+        MSG_NOSIGNAL | if nowait { MSG_DONTWAIT } else { 0 },
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: `msg` names `data` (only read) and one control message in
+    // the kernel's layout, both alive for the call.
+    raw::result(unsafe { raw::syscall6(raw::nr::SENDMSG, args) })
+}
+
+/// As above, through rustix.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) fn send_one_fd(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fd: BorrowedFd<'_>,
+    nowait: bool,
+) -> Result<usize, Errno> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [core::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(Errno::INVAL);
+    }
+    rustix::net::sendmsg(
+        sock,
+        &[rustix::io::IoSlice::new(data)],
+        &mut control,
+        match nowait {
+            true => SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            false => SendFlags::NOSIGNAL,
+        },
+    )
+}
 
 /// `fd.as_fd()` with nothing to check: rustix's `OwnedFd` for programs
 /// without std checks that it is not -1 each time it is borrowed (a panic

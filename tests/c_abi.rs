@@ -333,18 +333,20 @@ fn c_contract_test_passes() {
 /// misaligned pointers, EBUSY, EPERM, EOWNERDEAD after a SIGKILLed holder,
 /// rawipc_mutex_consistent, ENOTRECOVERABLE) and `tests/c/unrelated.c`
 /// (named endpoints and who they admit, fd passing, sealed memory, channel
-/// hand-over, between programs that exec'd separately) and `tests/c/timeout.c`
+/// hand-over, between programs that exec'd separately), `tests/c/timeout.c`
 /// (every `_timeout` call and rawipc_mutex_timedlock: ETIMEDOUT never early,
 /// under signal storms too, 0 and -1, EINVAL for other negative timeouts, a
-/// gone peer reported at once, nothing lost). Each exits non-zero if any of
-/// its checks failed.
+/// gone peer reported at once, nothing lost) and `tests/c/msg_large.c`
+/// (messages above the socket's limit: sizes, a buffer too small, forged
+/// headers, a killed sender). Each exits non-zero if any of its checks
+/// failed.
 #[test]
 fn chan_and_mutex_c_tests_pass() {
     if !in_checkout() {
         return;
     }
     let lib = library();
-    for name in ["chan", "mutex", "unrelated", "timeout"] {
+    for name in ["chan", "mutex", "unrelated", "timeout", "msg_large"] {
         let program = scratch().join(format!("{name}-test"));
         let source = root().join(format!("tests/c/{name}.c"));
         compile(false, &["-std=c11"], &[source], &program, &[lib]);
@@ -421,7 +423,7 @@ fn pipe_fast_c_test_passes() {
     run_c_test(&program, "tests/c/pipe_fast.c");
 }
 
-/// The C contract, channel, mutex and timeout tests again, under valgrind's memcheck
+/// The C contract, channel, mutex, timeout and large-message tests again, under valgrind's memcheck
 /// with the default spin: no invalid access, no use of undefined memory, in
 /// the test programs or in any child they fork. valgrind runs programs on a
 /// synthetic CPU that does not map the vDSO where the kernel says it is, so
@@ -446,7 +448,7 @@ fn c_tests_are_valgrind_clean() {
     }
     let lib = library();
     let dir = root().join("tests/c");
-    for name in ["contract", "chan", "mutex", "timeout"] {
+    for name in ["contract", "chan", "mutex", "timeout", "msg_large"] {
         let program = scratch().join(format!("{name}-valgrind"));
         let source = dir.join(format!("{name}.c"));
         compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);

@@ -173,16 +173,15 @@ fn send_after_peer_dropped_is_epipe() {
 }
 
 #[test]
-fn message_larger_than_the_send_buffer_is_emsgsize() {
+fn message_larger_than_max_size_is_emsgsize_and_sends_nothing() {
     let (a, b) = socketpair().unwrap();
-    // SO_SNDBUF reads back the kernel's (doubled) figure; a datagram must fit
-    // in it with room to spare, so one of exactly that size is too large.
-    let sndbuf = sockopt::socket_send_buffer_size(&a).unwrap();
-    let too_big = vec![1u8; sndbuf];
+    // Never touched: the size alone refuses it.
+    let too_big = vec![1u8; msg::MAX_SIZE + 1];
     assert_eq!(a.send(&too_big), Err(Errno::MSGSIZE));
     set_nonblocking(&b);
     assert_eq!(b.next_size(), Err(Errno::AGAIN), "nothing was queued");
-    // A large message that fits goes through whole.
+    // A message the socket takes still goes through whole.
+    let sndbuf = sockopt::socket_send_buffer_size(&a).unwrap();
     let large = message(sndbuf / 2, 5);
     assert_eq!(a.send(&large), Ok(large.len()));
     let mut buf = vec![0u8; sndbuf];
@@ -300,31 +299,51 @@ fn owned_fd_conversions_keep_the_socket() {
     assert_eq!(&buf[..7], b"through");
 }
 
-/// Socket pairs of the other kinds, with data queued both ways: `EPROTOTYPE`
-/// at once (a stream keeps no boundaries, a datagram pair never reports its
-/// peer gone), and the data stays queued.
+/// Socket pairs of the other kinds. A stream: `EPROTOTYPE` at once, with
+/// data queued or not (it keeps no boundaries), and the data stays queued.
+/// A datagram pair keeps boundaries but never reports its peer gone: a
+/// message already queued is received, and a receive that would wait is
+/// `EPROTOTYPE` at once.
 #[test]
 fn stream_and_datagram_sockets_are_eprototype_and_keep_their_data() {
-    for kind in [SocketType::STREAM, SocketType::DGRAM] {
-        let (a, b) = rustix::net::socketpair(
+    let pair = |kind| {
+        rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
             kind,
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )
-        .unwrap();
-        rustix::net::send(&a, b"queued", SendFlags::empty()).unwrap();
-        let mut buf = [0u8; 16];
-        assert_eq!(msg::recv(&b, &mut buf), Err(Errno::PROTOTYPE), "{kind:?}");
-        assert_eq!(msg::next_size(&b), Err(Errno::PROTOTYPE), "{kind:?}");
-        let adopted = MsgSocket::from(b);
-        assert_eq!(adopted.recv(&mut buf), Err(Errno::PROTOTYPE), "{kind:?}");
-        let b = OwnedFd::from(adopted);
-        assert_eq!(
-            rustix::io::read(&b, &mut buf),
-            Ok(6),
-            "{kind:?}: still queued"
-        );
-        assert_eq!(&buf[..6], b"queued");
-    }
+        .unwrap()
+    };
+    let mut buf = [0u8; 16];
+    let (a, b) = pair(SocketType::STREAM);
+    assert_eq!(msg::recv(&b, &mut buf), Err(Errno::PROTOTYPE), "no data");
+    assert_eq!(msg::next_size(&b), Err(Errno::PROTOTYPE), "no data");
+    rustix::net::send(&a, b"queued", SendFlags::empty()).unwrap();
+    assert_eq!(msg::recv(&b, &mut buf), Err(Errno::PROTOTYPE));
+    assert_eq!(msg::next_size(&b), Err(Errno::PROTOTYPE));
+    assert_eq!(msg::next_sizes(&b), Err(Errno::PROTOTYPE));
+    assert_eq!(msg::recv_fds(&b, &mut buf, &mut []), Err(Errno::PROTOTYPE));
+    let adopted = MsgSocket::from(b);
+    assert_eq!(adopted.recv(&mut buf), Err(Errno::PROTOTYPE));
+    let b = OwnedFd::from(adopted);
+    assert_eq!(rustix::io::read(&b, &mut buf), Ok(6), "still queued");
+    assert_eq!(&buf[..6], b"queued");
+
+    let (a, b) = pair(SocketType::DGRAM);
+    assert_eq!(msg::recv(&b, &mut buf), Err(Errno::PROTOTYPE), "no wait");
+    assert_eq!(msg::next_size(&b), Err(Errno::PROTOTYPE), "no wait");
+    assert_eq!(msg::next_sizes(&b), Err(Errno::PROTOTYPE), "no wait");
+    rustix::net::send(&a, b"one", SendFlags::empty()).unwrap();
+    rustix::net::send(&a, b"two!", SendFlags::empty()).unwrap();
+    assert_eq!(msg::next_size(&b), Ok(3));
+    assert_eq!(msg::recv(&b, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"one");
+    assert_eq!(msg::recv_fds(&b, &mut buf, &mut []), Ok((4, 0)));
+    assert_eq!(&buf[..4], b"two!");
+    assert_eq!(
+        msg::recv(&b, &mut buf),
+        Err(Errno::PROTOTYPE),
+        "nothing left"
+    );
 }

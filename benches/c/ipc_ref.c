@@ -17,6 +17,11 @@
                     in FUTEX_WAIT and wake each other with FUTEX_WAKE
      eventfd-rtt N  the message in shared memory, each side woken through
                     an eventfd of its own: write() to wake, read() to wait
+   Round trips of a SIZE-byte message, parent -> child -> parent (prints ns):
+     stream-rtt-SIZE N  over a SOCK_STREAM socket pair, write() and read()
+                    until the whole message is through (what a local socket
+                    stream does for messages larger than a SOCK_SEQPACKET
+                    socket takes)
    The calls alone, in one process that never waits (prints ns per pair):
      pipe-call N    write() 8 bytes into a pipe, read() them back
      socket-call N  send() 8 bytes on a SOCK_SEQPACKET pair, recv() them
@@ -269,6 +274,43 @@ static void socket_rtt(long iters)
     }
     printf("%.1f\n", (now() - t0) / iters * 1e9);
     reap(pid);
+}
+
+static void stream_rtt(long iters, size_t size)
+{
+    int sv[2];
+    char *msg = calloc(size, 1);
+    long warm = iters / 10 > 0 ? iters / 10 : 1;
+    pid_t pid;
+    double t0;
+
+    if (msg == NULL)
+        err_exit("calloc");
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+        err_exit("socketpair");
+    pid = fork_pinned();
+    if (pid == 0) {
+        if (close(sv[0]) == -1)
+            err_exit("close");
+        for (long i = 0; i < warm + iters; i++) {
+            read_full(sv[1], msg, size);
+            msg[0]++;
+            write_all(sv[1], msg, size);
+        }
+        _exit(EXIT_SUCCESS);
+    }
+    if (close(sv[1]) == -1)
+        err_exit("close");
+    t0 = 0;
+    for (long i = 0; i < warm + iters; i++) {
+        if (i == warm)
+            t0 = now();
+        write_all(sv[0], msg, size);
+        read_full(sv[0], msg, size);
+    }
+    printf("%.1f\n", (now() - t0) / iters * 1e9);
+    reap(pid);
+    free(msg);
 }
 
 /* The shared cache line of spin-rtt: odd seq = a message for the child, even
@@ -727,6 +769,12 @@ int main(int argc, char *argv[])
         futex_rtt(count);
     else if (strcmp(argv[1], "eventfd-rtt") == 0)
         eventfd_rtt(count);
+    else if (strncmp(argv[1], "stream-rtt-", 11) == 0) {
+        long size = strtol(argv[1] + 11, &end, 10);
+        if (*end != '\0' || size < 1)
+            usage_exit(argv[0]);
+        stream_rtt(count, (size_t) size);
+    }
     else if (strcmp(argv[1], "pipe-call") == 0)
         pipe_call(count);
     else if (strcmp(argv[1], "socket-call") == 0)

@@ -41,8 +41,11 @@ const CONTROL: usize = rustix::cmsg_space!(ScmRights(MAX_FDS), ScmCredentials(1)
 /// sends `msg` as one message with `fds` (the receiver gets copies; the
 /// sender's stay open). Returns `msg.len()`.
 ///
-/// Errors: `EINVAL` for an empty message or more than [`MAX_FDS`] fds;
-/// `EMSGSIZE` for a message larger than the socket's send buffer; `EPIPE`
+/// Errors: `EINVAL` for an empty message or more than [`MAX_FDS`] fds, or
+/// for the one message [`super::recv`] would take for a large message's
+/// header (24 bytes that start with its magic, with one fd);
+/// `EMSGSIZE` for a message larger than the socket's send buffer (fds travel
+/// only with messages the socket takes whole); `EPIPE`
 /// (never `SIGPIPE`) when the peer is gone; `ETOOMANYREFS` when this user
 /// has too many fds in flight (the limit is `RLIMIT_NOFILE`); `EBADF`.
 ///
@@ -71,6 +74,9 @@ fn send_fds_until(
     fds: &[BorrowedFd<'_>],
     deadline: Option<u64>,
 ) -> Result<usize> {
+    if fds.len() == 1 && super::large::announced(msg).is_some() {
+        return Err(Errno::INVAL);
+    }
     if msg.is_empty() || fds.len() > MAX_FDS {
         return Err(Errno::INVAL);
     }
@@ -100,15 +106,16 @@ fn peek_control(
     data: &mut [u8],
     room: usize,
     copies: &mut [Option<OwnedFd>; MAX_FDS],
-) -> Result<(usize, bool, usize)> {
+    wait: RecvFlags,
+) -> Result<((usize, usize), ReturnFlags)> {
     // Zero-filled, so that the end of what the kernel wrote reads as a
     // header of length 0.
     let mut space = [0u8; CONTROL];
     let control = space.get_mut(..room.min(CONTROL)).unwrap_or(&mut []);
-    let flags = RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
+    let flags = wait | RecvFlags::PEEK | RecvFlags::TRUNC | RecvFlags::CMSG_CLOEXEC;
     let (len, returned) = retry_reset(|| sys::recvmsg(fd, &mut *data, &mut *control, flags))?;
     let n = take_rights(control, copies);
-    Ok((len, returned.contains(ReturnFlags::CTRUNC), n))
+    Ok(((len, n), returned))
 }
 
 /// The `N` bytes of `bytes` at `at`, if there are that many.
@@ -175,19 +182,30 @@ fn take_rights(control: &[u8], copies: &mut [Option<OwnedFd>; MAX_FDS]) -> usize
 ///
 /// Errors: `EMFILE` if this process could not hold copies of all its fds
 /// (the message stays queued).
-fn peek_into(
+pub(super) fn peek_into(
     fd: BorrowedFd<'_>,
     data: &mut [u8],
     copies: &mut [Option<OwnedFd>; MAX_FDS],
 ) -> Result<(usize, usize)> {
+    peek_into_flags(fd, data, copies, RecvFlags::empty()).map(|(sizes, _)| sizes)
+}
+
+/// [`peek_into`] with `wait` added to the flags; also returns the flags the
+/// kernel returned.
+fn peek_into_flags(
+    fd: BorrowedFd<'_>,
+    data: &mut [u8],
+    copies: &mut [Option<OwnedFd>; MAX_FDS],
+    wait: RecvFlags,
+) -> Result<((usize, usize), ReturnFlags)> {
     // The room is for the kernel's maximum: what is cut was never made.
-    let (len, cut, n) = peek_control(fd, data, CONTROL, copies)?;
-    if cut {
+    let (sizes, returned) = peek_control(fd, data, CONTROL, copies, wait)?;
+    if returned.contains(ReturnFlags::CTRUNC) {
         // Out of fds: some copies could not be made. Nothing is taken.
         copies.iter_mut().for_each(|c| *c = None);
         return Err(Errno::MFILE);
     }
-    Ok((len, n))
+    Ok((sizes, returned))
 }
 
 /// Whether the next message, whose control data did not fit a peek with no
@@ -203,25 +221,42 @@ pub(super) fn carries_fds(fd: BorrowedFd<'_>) -> Result<bool> {
     let room = rustix::cmsg_space!(ScmCredentials(1));
     // Copies of fds that did fit (had the option just been turned off) are
     // closed as `copies` is dropped.
-    let (_, cut, n) = peek_control(fd, &mut [], room, &mut copies)?;
-    Ok(cut || n > 0)
+    let ((_, n), returned) = peek_control(fd, &mut [], room, &mut copies, RecvFlags::empty())?;
+    Ok(returned.contains(ReturnFlags::CTRUNC) || n > 0)
 }
 
 /// The length of the next message and the number of fds it carries, waiting
-/// for one, without taking it; `(0, 0)` when the peer is gone.
+/// for one, without taking it; `(0, 0)` when the peer is gone. A large
+/// message (see [`super::send`]) is its own length and no fds.
 ///
 /// Errors: `EMFILE` (this process is too short of fds to look at them: the
 /// message stays queued), and those of [`super::next_size`].
 pub fn next_sizes(fd: impl AsFd) -> Result<(usize, usize)> {
-    let mut copies = [const { None }; MAX_FDS];
-    next_peeked(fd.as_fd(), &mut [], &mut copies, None)
+    next_sizes_until(fd.as_fd(), None)
 }
 
 /// As [`next_sizes`], but waits at most `timeout` for a message, then fails
 /// with `ETIMEDOUT`.
 pub fn next_sizes_timeout(fd: impl AsFd, timeout: Duration) -> Result<(usize, usize)> {
+    next_sizes_until(fd.as_fd(), deadline::after(timeout))
+}
+
+fn next_sizes_until(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<(usize, usize)> {
     let mut copies = [const { None }; MAX_FDS];
-    next_peeked(fd.as_fd(), &mut [], &mut copies, deadline::after(timeout))
+    let (len, n) = next_peeked(fd, &mut [], &mut copies, deadline)?;
+    Ok(match large_at_head(fd, len, n)? {
+        Some(large) => (large.len(), 0),
+        None => (len, n),
+    })
+}
+
+/// The large message at the head of the queue, if the message looked at
+/// (of `len` bytes and `n` fds) is one.
+fn large_at_head(fd: BorrowedFd<'_>, len: usize, n: usize) -> Result<Option<super::large::Large>> {
+    if len != super::large::HEADER || n != 1 {
+        return Ok(None);
+    }
+    super::large::look(fd)
 }
 
 /// [`peek_into`] the next message, skipping empty messages that carry no
@@ -233,10 +268,14 @@ fn next_peeked(
     copies: &mut [Option<OwnedFd>; MAX_FDS],
     deadline: Option<u64>,
 ) -> Result<(usize, usize)> {
-    super::check_kind(fd)?;
+    let mut kind = super::Kind::default();
+    if deadline.is_some() {
+        // A wait on a socket of another kind could only time out: say why.
+        kind.check(fd)?;
+    }
     loop {
         wait_ready(fd, PollFlags::IN, deadline)?;
-        let (len, n) = peek_into(fd, data, copies)?;
+        let ((len, n), _) = kind.peek(fd, |wait| peek_into_flags(fd, data, copies, wait))?;
         if len > 0 || n > 0 {
             return Ok((len, n));
         }
@@ -252,13 +291,15 @@ fn next_peeked(
 /// of `fds`, waiting for one. Returns the message's length and the number
 /// of fds; `(0, 0)` when the peer is gone (every message it sent has been
 /// received). Received fds are close-on-exec; fds already in the slots are
-/// closed when replaced.
+/// closed when replaced. A large message (see [`super::send`]) is received
+/// as [`super::recv`] does, with no fds.
 ///
 /// Nothing is lost. Errors, each leaving the message and all its fds queued:
 /// - `EMSGSIZE`: the message is longer than `buf`, or carries more fds than
 ///   `fds` has slots ([`next_sizes`] tells how much room it needs);
 /// - `EMFILE`: this process has too few free fds for the message's fds;
-/// - those of [`super::recv`].
+/// - those of [`super::recv`] (`EBADMSG` for a large message's header whose
+///   fd fails the checks takes that header off the queue).
 ///
 /// One receiver per socket end (as for [`super::recv`]): the message is
 /// looked at, then taken, and a second receiver in between could take it.
@@ -296,6 +337,9 @@ fn recv_fds_until(
     let (len, n) = next_peeked(fd, &mut [], &mut copies, deadline)?;
     if len == 0 && n == 0 {
         return Ok((0, 0));
+    }
+    if let Some(large) = large_at_head(fd, len, n)? {
+        return Ok((super::large::take(fd, large, buf)?, 0));
     }
     if len > buf.len() || n > fds.len() {
         return Err(Errno::MSGSIZE);

@@ -77,6 +77,9 @@ fn main() -> std::process::ExitCode {
         msg::recv_interrupted_by_a_signal_still_gets_the_message,
         msg::control_raw_recv_is_interrupted,
         msg::epipe_and_no_sigpipe_when_the_peer_is_gone,
+        msg::large_messages_leave_no_fd_or_mapping_behind,
+        msg::a_peer_killed_while_sending_large_messages_leaves_only_whole_ones,
+        msg::a_large_message_waits_for_a_free_fd,
     ])
 }
 

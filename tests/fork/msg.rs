@@ -163,3 +163,141 @@ pub fn epipe_and_no_sigpipe_when_the_peer_is_gone() {
     assert_eq!(a.send(b"x"), Err(Errno::PIPE));
     assert_eq!(handler_of(libc::SIGPIPE), libc::SIG_DFL);
 }
+
+/// A large message of `len` bytes numbered `k`: every byte tells its place.
+fn large_message(len: usize, k: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32 ^ k.wrapping_mul(2_654_435_761) ^ (i as u32 >> 8)) as u8)
+        .collect()
+}
+
+/// Lines of /proc/self/`what` (fds or mappings) in this process.
+fn count(what: &str) -> usize {
+    match what {
+        "fd" => std::fs::read_dir("/proc/self/fd").unwrap().count(),
+        _ => std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .count(),
+    }
+}
+
+/// Large messages both ways between parent and child, 120 of them at sizes
+/// from just above the socket's limit to 1.2 MiB, with a too-small buffer
+/// tried before each: every message whole, and neither side holds one fd or
+/// mapping more at the end than after the first.
+pub fn large_messages_leave_no_fd_or_mapping_behind() {
+    const ROUNDS: u32 = 120;
+    let len = |k: u32| 212_961 + (k as usize * 6151) % (1 << 20);
+    let (parent_end, child_end) = socketpair().unwrap();
+    let exchange = |end: &MsgSocket, first: bool| {
+        let mut buf = vec![0u8; 2 << 20];
+        let mut counts = None;
+        for k in 0..ROUNDS {
+            if first {
+                assert_eq!(end.send(&large_message(len(k), k)), Ok(len(k)));
+            }
+            assert_eq!(end.recv(&mut buf[..len(k) - 1]), Err(Errno::MSGSIZE));
+            assert_eq!(end.next_size(), Ok(len(k)));
+            assert_eq!(end.recv(&mut buf), Ok(len(k)));
+            assert!(buf[..len(k)] == large_message(len(k), k)[..], "message {k}");
+            if !first {
+                assert_eq!(end.send(&buf[..len(k)]), Ok(len(k)));
+            }
+            if k == 0 {
+                counts = Some((count("fd"), count("maps")));
+            }
+        }
+        assert_eq!(counts, Some((count("fd"), count("maps"))));
+    };
+    let pid = match fork() {
+        Fork::Child => in_child(|| {
+            drop(parent_end);
+            exchange(&child_end, false);
+            true
+        }),
+        Fork::Parent(pid) => pid,
+    };
+    drop(child_end);
+    exchange(&parent_end, true);
+    expect_success(pid);
+}
+
+/// A child sends large messages until the parent kills it, at a different
+/// moment each time (in the middle of writing a memfd, sealing, sending):
+/// the parent receives only whole messages, in order, then 0.
+pub fn a_peer_killed_while_sending_large_messages_leaves_only_whole_ones() {
+    for attempt in 0..20u32 {
+        let (parent_end, child_end) = socketpair().unwrap();
+        let pid = match fork() {
+            Fork::Child => in_child(|| {
+                drop(parent_end);
+                for k in 0.. {
+                    let m = large_message(300_000 + (k as usize % 7) * 100_000, k);
+                    if child_end.send(&m).is_err() {
+                        return false;
+                    }
+                }
+                true
+            }),
+            Fork::Parent(pid) => pid,
+        };
+        drop(child_end);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut k = 0u32;
+        // Kill it after a few messages, with some of the next one's work done.
+        while k < 2 + attempt % 3 {
+            let n = parent_end.recv(&mut buf).unwrap();
+            assert!(buf[..n] == large_message(n, k)[..], "message {k}");
+            k += 1;
+        }
+        for _ in 0..attempt * 1000 {
+            std::hint::spin_loop();
+        }
+        kill_process(pid, Signal::KILL).unwrap();
+        assert!(matches!(wait_for(pid), Status::Killed { signal: 9, .. }));
+        loop {
+            match parent_end.recv(&mut buf).unwrap() {
+                0 => break,
+                n => {
+                    assert!(buf[..n] == large_message(n, k)[..], "message {k}");
+                    k += 1;
+                }
+            }
+        }
+        assert_eq!(parent_end.recv(&mut buf), Ok(0), "end of file stays");
+    }
+}
+
+/// A receiver out of fds cannot look at a large message's memfd: `EMFILE`,
+/// and the message stays queued until an fd is free.
+pub fn a_large_message_waits_for_a_free_fd() {
+    let (a, b) = socketpair().unwrap();
+    let m = large_message(500_000, 7);
+    a.send(&m).unwrap();
+    let pid = match fork() {
+        Fork::Child => in_child(|| {
+            // A limit of fds just above the highest open, every one filled.
+            let highest = std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+                .max()
+                .unwrap();
+            let limit = rustix::process::Rlimit {
+                current: Some(highest + 10),
+                maximum: Some(highest + 10),
+            };
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).unwrap();
+            let mut fill = Vec::new();
+            while let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(&b, 0) {
+                fill.push(fd);
+            }
+            let mut buf = vec![0u8; m.len()];
+            let full = b.recv(&mut buf) == Err(Errno::MFILE) && b.next_size() == Err(Errno::MFILE);
+            fill.pop();
+            full && b.recv(&mut buf) == Ok(m.len()) && buf == m
+        }),
+        Fork::Parent(pid) => pid,
+    };
+    expect_success(pid);
+}
