@@ -401,6 +401,13 @@ fn msg_timeouts_expire_not_early_and_lose_nothing() {
     expires("msg send_fds_timeout", SHORT, || {
         a.send_fds_timeout(&[9; 1000], &[r.as_fd()], SHORT)
     });
+    // A message too large for the socket goes in a memfd, whose header
+    // waits for room by the same deadline.
+    let large = vec![7u8; 1 << 20];
+    expires("msg send_timeout (1 MiB)", SHORT, || {
+        a.send_timeout(&large, SHORT)
+    });
+    assert_eq!(a.try_send(&large), Err(Errno::AGAIN));
     for i in 0..sent {
         assert_eq!(b.try_recv(&mut buf), Ok(1000));
         assert_eq!(buf[..1000], [i as u8; 1000][..], "message {i}");
@@ -412,6 +419,10 @@ fn msg_timeouts_expire_not_early_and_lose_nothing() {
     );
     a.send_timeout(b"room", SHORT).unwrap();
     assert_eq!(b.recv_timeout(&mut buf, SHORT), Ok(4));
+    assert_eq!(a.send_timeout(&large, SHORT), Ok(large.len()));
+    let mut big = vec![0u8; large.len()];
+    assert_eq!(b.recv_timeout(&mut big, SHORT), Ok(large.len()));
+    assert!(big == large, "the large message, whole");
 
     // A zero timeout does not wait, and takes what is there.
     expires("msg recv_timeout(0)", Duration::ZERO, || {
