@@ -91,7 +91,9 @@ pub fn socketpair_nonblocking() -> Result<(MsgSocket, MsgSocket)> {
 ///
 /// A message larger than the socket takes (`EMSGSIZE` from `send`: above
 /// its send buffer, less 32 bytes) is written into a memfd, sealed against
-/// any change (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW`) and sent as a
+/// any change (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW`; `F_SEAL_WRITE`
+/// becomes `F_SEAL_FUTURE_WRITE` when the kernel refuses it with `EBUSY`,
+/// as it may while it holds pages just written) and sent as a
 /// 24-byte header with that fd (`SCM_RIGHTS`); [`recv`] checks it and
 /// delivers the message itself. A receiver that is not rawipc sees the
 /// header and the fd.

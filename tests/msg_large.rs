@@ -277,6 +277,31 @@ fn forged_headers_are_ebadmsg_and_the_stream_goes_on() {
     assert_eq!(open_fds(), fds, "no copy of a forged fd is left open");
 }
 
+/// The sender's other seal against writing: when the kernel refuses
+/// `F_SEAL_WRITE` with `EBUSY` (pages it still holds), the sender seals
+/// with `F_SEAL_FUTURE_WRITE`, and the receiver takes that memfd too.
+#[test]
+fn a_memfd_sealed_against_future_writes_is_a_large_message() {
+    let _serial = serial();
+    let len = 300_000;
+    let header = header_for(len);
+    let fd = rustix::fs::memfd_create("test", MemfdFlags::ALLOW_SEALING).unwrap();
+    let bytes = message(len, 9);
+    assert_eq!(rustix::io::pwrite(&fd, &bytes, 0), Ok(len));
+    let seals = SealFlags::FUTURE_WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
+    rustix::fs::fcntl_add_seals(&fd, seals).unwrap();
+    let (a, b) = socketpair().unwrap();
+    raw_send(&a, &header, &[fd.as_fd()]);
+    assert_eq!(b.next_size(), Ok(len));
+    let mut buf = vec![0u8; len];
+    assert_eq!(b.recv(&mut buf), Ok(len));
+    assert!(buf == bytes, "the memfd's bytes");
+    // Sealed against future writes, but free to shrink: no message.
+    let shrinkable = memfd(len as u64, SealFlags::FUTURE_WRITE | SealFlags::GROW);
+    raw_send(&a, &header, &[shrinkable.as_fd()]);
+    assert_eq!(b.recv(&mut buf), Err(Errno::BADMSG));
+}
+
 #[test]
 fn a_header_above_max_size_is_ebadmsg() {
     let _serial = serial();

@@ -5,7 +5,8 @@
 //! (`EMSGSIZE`; ~208 KiB by default). [`super::send`] then writes the
 //! message into a new memfd with `pwrite`, seals it against writing,
 //! shrinking and growing (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW`, and
-//! `F_SEAL_SEAL`), and sends a [`HEADER`]-byte message that announces the
+//! `F_SEAL_SEAL`; `F_SEAL_FUTURE_WRITE` for `F_SEAL_WRITE` when the kernel
+//! refuses that one with `EBUSY`, see [`NO_WRITES`]), and sends a [`HEADER`]-byte message that announces the
 //! length, with the memfd as its one fd. The sender never maps the memfd and
 //! gives up its fd once sent: from the seal on, nobody can change a byte.
 //!
@@ -46,11 +47,19 @@ pub(super) const HEADER: usize = 24;
 /// The header's first bytes.
 const MAGIC: [u8; 8] = *b"\x7frawipcM";
 
-/// The seals a large message's memfd must have: nobody can write, shrink or
-/// grow it.
-const NEEDED: SealFlags = SealFlags::WRITE
-    .union(SealFlags::SHRINK)
-    .union(SealFlags::GROW);
+/// The seals a large message's memfd must have: nobody can shrink or grow
+/// it, and nobody can write it ([`NO_WRITES`]).
+const NEEDED: SealFlags = SealFlags::SHRINK.union(SealFlags::GROW);
+
+/// Either seal against writing: `F_SEAL_WRITE`, or `F_SEAL_FUTURE_WRITE`,
+/// which the sender takes when the kernel refuses the first with `EBUSY`
+/// (it does while it holds extra references to pages just written, such as
+/// page migration's). `F_SEAL_FUTURE_WRITE` leaves writable only the shared
+/// mappings made before it, and rawipc's sender never maps the memfd; a
+/// sender that did could change bytes while they are read, which gives the
+/// receiver nothing it could not have sent: the receiver copies the bytes
+/// out once, with `pread`, and never looks at them in the memfd again.
+const NO_WRITES: SealFlags = SealFlags::WRITE.union(SealFlags::FUTURE_WRITE);
 
 /// The header that announces a message of `len` bytes.
 fn header(len: usize) -> [u8; HEADER] {
@@ -103,7 +112,12 @@ pub(super) fn send(fd: BorrowedFd<'_>, msg: &[u8], deadline: Option<u64>) -> Res
             Err(e) => return Err(e),
         }
     }
-    fcntl_add_seals(memfd, NEEDED.union(SealFlags::SEAL))?;
+    let seals = NEEDED.union(SealFlags::SEAL);
+    match fcntl_add_seals(memfd, seals.union(SealFlags::WRITE)) {
+        // Pages still referenced by the kernel (none of them mapped).
+        Err(Errno::BUSY) => fcntl_add_seals(memfd, seals.union(SealFlags::FUTURE_WRITE))?,
+        sealed => sealed?,
+    }
     let header = header(msg.len());
     super::by_deadline(fd, PollFlags::OUT, deadline, |nowait| {
         sys::send_one_fd(fd, &header, memfd, nowait)
@@ -159,7 +173,8 @@ fn checked(memfd: BorrowedFd<'_>, len: usize) -> bool {
     if len == 0 || len > MAX_SIZE {
         return false;
     }
-    let sealed = fcntl_get_seals(memfd).is_ok_and(|s| s.contains(NEEDED));
+    let sealed =
+        fcntl_get_seals(memfd).is_ok_and(|s| s.contains(NEEDED) && s.intersects(NO_WRITES));
     sealed
         && fstat(memfd).is_ok_and(|st| {
             FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
