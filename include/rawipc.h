@@ -366,6 +366,43 @@ int rawipc_call_close(rawipc_call *call);
 int rawipc_call_set_spin(rawipc_call *call, unsigned int ns);
 
 /**
+ * The side's readiness descriptor, for poll(2), epoll(7) or select(2):
+ * readable (POLLIN) when the side can make progress. On a server: a
+ * request is waiting, or the client is gone. On a client: the reply to its
+ * request is in, or the server is gone. The descriptor belongs to the
+ * handle and is closed by rawipc_call_close: do not close, read or write
+ * it. Ask for POLLIN only (it is a socket, always writable).
+ *
+ * The descriptor is armed by rawipc_call_try_recv or
+ * rawipc_call_try_take_reply failing with EAGAIN: that call asks the peer
+ * to wake this side through the descriptor, then looks once more, so that
+ * nothing sent in between is missed. The peer writes to it only then (one
+ * byte per arming): a busy exchange makes no system call. A new server
+ * starts armed (its descriptor turns readable with the first request).
+ * The one rule, for poll and for level- and edge-triggered epoll alike:
+ * call the try function until it fails with EAGAIN, then wait again.
+ *
+ * So a client waiting on many servers: rawipc_call_send the request;
+ * call rawipc_call_try_take_reply until it returns the reply, waiting in
+ * poll or epoll_wait after each EAGAIN. A server waiting on many clients:
+ * for each readable one, rawipc_call_try_recv until EAGAIN, answering
+ * each request with rawipc_call_reply; wait again.
+ *
+ * A wake-up may be stale (the next try fails with EAGAIN again, and arms
+ * it again). Once the peer is gone the descriptor stays readable: the try
+ * call reports it (0 from rawipc_call_try_recv, EPIPE from
+ * rawipc_call_try_take_reply); remove it from the epoll set and close the
+ * handle.
+ *
+ * Returns the descriptor, or -1 with errno EINVAL (`call` NULL, not made,
+ * closed, or not yet given a side).
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`.
+ */
+int rawipc_call_fd(const rawipc_call *call);
+
+/**
  * Returns the largest request or reply, or -1 with errno EINVAL (`call`
  * NULL or not made).
  *
@@ -407,6 +444,39 @@ ssize_t rawipc_call_request(rawipc_call *call,
                             int timeout_ms);
 
 /**
+ * The client's request without the wait: sends the `len` bytes at
+ * `request` and returns at once. Take the reply with
+ * rawipc_call_try_take_reply (waiting on rawipc_call_fd between its
+ * EAGAINs) or rawipc_call_take_reply. A server that is gone is reported by
+ * those (EPIPE).
+ *
+ * Returns 0, or -1 with errno set: EINVAL (`len` 0, `call` not a client),
+ * EFAULT (`request` NULL), EMSGSIZE (`len` above rawipc_call_max_message),
+ * EBUSY (the last call's reply is still due), EPIPE or EPROTO (the client
+ * already found the server gone or the slot corrupt). Nothing is sent then.
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `request` to
+ * `len` readable bytes.
+ */
+int rawipc_call_send(rawipc_call *call, const void *request, size_t len);
+
+/**
+ * As rawipc_call_take_reply, but fails with EAGAIN instead of waiting for
+ * a reply that is not in yet; that EAGAIN arms the client's descriptor
+ * (rawipc_call_fd), which turns readable when the reply comes or the
+ * server goes.
+ *
+ * Returns the reply's length, or -1 with errno set: EAGAIN, EPIPE (the
+ * server is gone without answering), otherwise as rawipc_call_take_reply.
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `reply` to
+ * `cap` writable bytes.
+ */
+ssize_t rawipc_call_try_take_reply(rawipc_call *call, void *reply, size_t cap);
+
+/**
  * Takes the reply of the client's last call: one that was longer than its
  * buffer (EMSGSIZE), or, waiting for it up to `timeout_ms` (-1: no bound),
  * one whose call timed out. Copies it to `reply` (room for `cap` bytes).
@@ -438,6 +508,21 @@ ssize_t rawipc_call_take_reply(rawipc_call *call, void *reply, size_t cap, int t
  * `cap` writable bytes.
  */
 ssize_t rawipc_call_recv(rawipc_call *call, void *buf, size_t cap, int timeout_ms);
+
+/**
+ * As rawipc_call_recv, but fails with EAGAIN instead of waiting (0 still
+ * once the client is gone); that EAGAIN arms the server's descriptor
+ * (rawipc_call_fd), which turns readable when a request comes or the
+ * client goes.
+ *
+ * Returns the request's length, 0 once the client is gone, or -1 with
+ * errno set: EAGAIN, otherwise as rawipc_call_recv.
+ *
+ * # Safety
+ * A non-NULL `call` must point to a `rawipc_call`; a non-NULL `buf` to
+ * `cap` writable bytes.
+ */
+ssize_t rawipc_call_try_recv(rawipc_call *call, void *buf, size_t cap);
 
 /**
  * The server's answer: sends the `len` bytes at `reply` (`len` may be 0)

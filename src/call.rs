@@ -65,6 +65,55 @@
 //! `CLOCK_MONOTONIC` deadline that signals cannot postpone: a call whose
 //! server died fails with `EPIPE`, a server whose client died receives 0.
 //!
+//! # Waiting on many calls
+//! Each side has a readiness fd ([`AsFd`]) that `poll`, `epoll` and
+//! `select` report readable (`POLLIN`) when the side can make progress: a
+//! request is waiting or the client is gone (server); the reply is in or the
+//! server is gone (client). So a server can wait on many clients, and a
+//! client on many servers, in one `epoll_wait`, beside other fds.
+//!
+//! The fd is armed as a channel end's is (see
+//! [Waiting on many channels](crate::chan#waiting-on-many-channels)): by
+//! [`Server::try_recv`] or [`Client::try_reply`] failing with `EAGAIN`. That
+//! call raises a flag in the slot's line ("wake me through my fd"), then
+//! looks once more; the peer, which reads that line's flag word on every
+//! publish anyway, writes one byte into the fd only then. A busy call still
+//! makes no system call. The client sends without waiting with
+//! [`Client::send`]. The one rule, for `poll` and level- and edge-triggered
+//! `epoll` alike:
+//!
+//! **call `try_recv` (or `try_reply`) until it fails with `EAGAIN`, then
+//! wait on the fd again.**
+//!
+//! ```no_run
+//! use rawipc::{AsFd, Errno};
+//! use rustix::event::{PollFd, PollFlags, poll};
+//!
+//! # fn ask(client: &mut rawipc::call::Client) -> rawipc::Result<usize> {
+//! let mut reply = [0; 64];
+//! client.send(b"ping")?;
+//! loop {
+//!     match client.try_reply(&mut reply) {
+//!         Ok(n) => return Ok(n), // the reply, reply[..n]
+//!         Err(Errno::AGAIN) => {
+//!             // Armed: wait until the reply is in, or the server gone.
+//!             let mut fds = [PollFd::new(&*client, PollFlags::IN)];
+//!             rustix::io::retry_on_intr(|| poll(&mut fds, None))?;
+//!         }
+//!         Err(e) => return Err(e), // EPIPE: the server is gone
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! A new server starts armed: its fd turns readable with the first request.
+//! A wake-up may be stale (the fd readable, the next try `EAGAIN` again):
+//! that try arms it again. A call that succeeds, or a blocking call, may
+//! leave the fd unarmed, which is why the rule says "until `EAGAIN`". Once
+//! the peer is gone the fd stays readable (end of file); the try call says
+//! so (0 from `try_recv`, `EPIPE` from `try_reply`). The fd is a unix
+//! socket, always writable: ask for `POLLIN` only.
+//!
 //! # Trust
 //! The other process may write anything anywhere in the slot. Each side keeps
 //! the sequence it expects and the slot's size in private memory and checks
@@ -78,14 +127,14 @@ use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering, compiler_fence};
 use core::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, poll};
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 use rustix::thread::{MembarrierCommand, futex, membarrier};
 use rustix::time::Timespec;
 
+use crate::chan::wait::{POLLING, arm_fenced, disarm, peer_gone, wake};
 use crate::chan::{DEFAULT_SPIN_NS, LIVENESS_CHECK_MS};
 use crate::shm::SharedRegion;
-use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, retry};
+use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result};
 
 /// The largest request or reply that travels in the slot's first cache line,
 /// with the slot's 16-byte header.
@@ -106,9 +155,11 @@ struct Header {
     seq: AtomicU32,
     /// The length of the message in the slot (request or reply).
     len: AtomicU32,
-    /// Non-zero while the client sleeps or is about to.
+    /// Non-zero while the client sleeps or is about to ([`SLEEPING`]), or
+    /// waits on its fd for the reply ([`POLLING`]).
     client_sleeping: AtomicU32,
-    /// Non-zero while the server sleeps or is about to.
+    /// Non-zero while the server sleeps or is about to ([`SLEEPING`]), or
+    /// waits on its fd for a request ([`POLLING`]).
     server_sleeping: AtomicU32,
 }
 
@@ -159,9 +210,10 @@ impl Slot {
     }
 
     /// Writes `msg` and its length, then publishes `seq` and wakes the peer
-    /// if it said it sleeps.
+    /// if it said it sleeps, or waits on its fd (through our end of the
+    /// life-line, `bell`).
     #[inline]
-    fn publish(&self, msg: &[u8], seq: u32, peer_sleeping: &AtomicU32) {
+    fn publish(&self, msg: &[u8], seq: u32, peer_sleeping: &AtomicU32, bell: &OwnedFd) {
         debug_assert!(msg.len() <= self.max);
         // SAFETY: msg.len() <= max: inside the region; the slot is ours to
         // write until `seq` is published.
@@ -180,7 +232,7 @@ impl Slot {
             h.seq.swap(seq, Ordering::SeqCst);
         }
         if peer_sleeping.load(Ordering::SeqCst) != 0 {
-            wake(&h.seq);
+            wake(peer_sleeping, &h.seq, bell);
         }
     }
 
@@ -191,14 +243,6 @@ impl Slot {
         // SAFETY: len <= max: inside the region; buf holds len bytes.
         unsafe { copy_bytes(self.data(), buf.as_mut_ptr(), len) };
     }
-}
-
-/// `FUTEX_WAKE` of the peer sleeping on `seq` (process-shared), out of the
-/// busy path.
-#[cold]
-#[inline(never)]
-fn wake(seq: &AtomicU32) {
-    let _ = futex::wake(seq, futex::Flags::empty(), 1);
 }
 
 /// A call before `fork`: both sides, to be turned into one of them in each
@@ -227,12 +271,18 @@ impl Call {
             SocketFlags::CLOEXEC,
             None,
         )?;
+        let slot = Slot {
+            region,
+            max: max_message,
+            light: false,
+        };
+        // The server starts armed: its fd turns readable with the first
+        // request, so that a server may wait on it before its first try.
+        slot.header()
+            .server_sleeping
+            .store(POLLING, Ordering::Relaxed);
         Ok(Self {
-            slot: Slot {
-                region,
-                max: max_message,
-                light: false,
-            },
+            slot,
             client_life,
             server_life,
         })
@@ -437,9 +487,18 @@ impl Client {
         self.take_reply(buf, deadline)
     }
 
-    /// Publishes `request` as the next call, after checking it may be made.
+    /// Sends `request` as the next call without waiting for its reply,
+    /// which is then taken with [`Client::try_reply`] (for a client that
+    /// waits on its fd: see [Waiting on many calls](self#waiting-on-many-calls)),
+    /// [`Client::reply`] or [`Client::reply_timeout`]. A server that is gone
+    /// is reported by those.
+    ///
+    /// Errors: `EINVAL` for an empty request; `EMSGSIZE` for one above
+    /// [`Client::max_message`]; `EBUSY` while the last call's reply is still
+    /// due; `EPIPE` or `EPROTO` once the client is broken (see
+    /// [`Client::call`]). Nothing is sent then.
     #[inline]
-    fn send(&mut self, request: &[u8]) -> Result<()> {
+    pub fn send(&mut self, request: &[u8]) -> Result<()> {
         if self.broken.is_some()
             || self.state == ClientState::Waiting
             || request.is_empty()
@@ -449,7 +508,8 @@ impl Client {
         }
         self.seq = self.seq.wrapping_add(1);
         let h = self.slot.header();
-        self.slot.publish(request, self.seq, &h.server_sleeping);
+        self.slot
+            .publish(request, self.seq, &h.server_sleeping, &self.life);
         self.state = ClientState::Waiting;
         self.sent = request.len();
         Ok(())
@@ -491,15 +551,70 @@ impl Client {
         }
     }
 
+    /// As [`Client::reply`], but fails with `EAGAIN` instead of waiting for
+    /// a reply that is not in yet; that `EAGAIN` arms the client's fd
+    /// ([`AsFd`]), which turns readable when the reply comes or the server
+    /// goes (see [Waiting on many calls](self#waiting-on-many-calls)).
+    ///
+    /// Errors: `EAGAIN`; `EPIPE` if the server is gone without answering;
+    /// otherwise as [`Client::reply`].
+    pub fn try_reply(&mut self, reply: &mut [u8]) -> Result<usize> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        match self.state {
+            ClientState::Idle => Err(Errno::INVAL),
+            ClientState::Kept(_) => self.copy_reply(reply),
+            ClientState::Waiting => {
+                let moved = match self.slot.header().seq.load(Ordering::Acquire) {
+                    seq if seq != self.seq => seq,
+                    _ => self.reply_not_in()?,
+                };
+                self.take_moved(moved, reply)
+            }
+        }
+    }
+
+    /// No reply yet, and the caller does not wait: `EPIPE` if the server
+    /// is gone (after a last look: a reply made just before it died shows
+    /// now); else arms the fd and looks once more; `EAGAIN`. The barrier
+    /// that a registered server's publish does not take itself is paid
+    /// here ([`arm_fenced`]).
+    #[cold]
+    fn reply_not_in(&mut self) -> Result<u32> {
+        let h = self.slot.header();
+        if peer_gone(&self.life)? {
+            return match h.seq.load(Ordering::Acquire) {
+                seq if seq != self.seq => Ok(seq),
+                _ => Err(self.fail(Errno::PIPE)),
+            };
+        }
+        arm_fenced(&h.client_sleeping);
+        match h.seq.load(Ordering::SeqCst) {
+            seq if seq != self.seq => {
+                disarm(&h.client_sleeping);
+                Ok(seq)
+            }
+            _ => Err(Errno::AGAIN),
+        }
+    }
+
     /// Waits for the reply to request `self.seq` and copies it out.
     #[inline]
     fn take_reply(&mut self, reply: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
-        let want = self.seq.wrapping_add(1);
         let h = self.slot.header();
         let moved = match spin_briefly(&h.seq, self.seq, self.spin_ns) {
             Some(seq) => seq,
             None => self.wait_reply(deadline)?,
         };
+        self.take_moved(moved, reply)
+    }
+
+    /// Takes the reply once the sequence number moved to `moved`: checks
+    /// it and the length, and copies it out if it fits.
+    #[inline]
+    fn take_moved(&mut self, moved: u32, reply: &mut [u8]) -> Result<usize> {
+        let want = self.seq.wrapping_add(1);
         if moved != want {
             return Err(self.fail(Errno::PROTO));
         }
@@ -607,12 +722,52 @@ impl Server {
         self.recv_until(buf, Some(deadline_after(timeout)))
     }
 
+    /// As [`Server::recv`], but fails with `EAGAIN` instead of waiting (0
+    /// still when the client is gone); that `EAGAIN` arms the server's fd
+    /// ([`AsFd`]), which turns readable when a request comes or the client
+    /// goes (see [Waiting on many calls](self#waiting-on-many-calls)).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.broken || self.taken.is_some() {
+            return Err(self.refusal());
+        }
+        let moved = match self.slot.header().seq.load(Ordering::Acquire) {
+            seq if seq != self.seq => seq,
+            _ => match self.request_not_in()? {
+                Some(seq) => seq,
+                None => return Ok(0),
+            },
+        };
+        self.take_moved(moved, buf)
+    }
+
+    /// No request yet, and the caller does not wait: `None` if the client
+    /// is gone (after a last look: a request made just before it died shows
+    /// now); else arms the fd and looks once more; `EAGAIN`.
+    #[cold]
+    fn request_not_in(&mut self) -> Result<Option<u32>> {
+        let h = self.slot.header();
+        if self.client_gone || peer_gone(&self.life)? {
+            self.client_gone = true;
+            return Ok(match h.seq.load(Ordering::Acquire) {
+                seq if seq == self.seq => None,
+                seq => Some(seq),
+            });
+        }
+        arm_fenced(&h.server_sleeping);
+        match h.seq.load(Ordering::SeqCst) {
+            seq if seq != self.seq => {
+                disarm(&h.server_sleeping);
+                Ok(Some(seq))
+            }
+            _ => Err(Errno::AGAIN),
+        }
+    }
+
     #[inline]
     fn recv_until(&mut self, buf: &mut [u8], deadline: Option<Timespec>) -> Result<usize> {
         if self.broken || self.taken.is_some() {
             return Err(self.refusal());
         }
-        let want = self.seq.wrapping_add(1);
         let h = self.slot.header();
         let moved = match spin_briefly(&h.seq, self.seq, self.spin_ns) {
             Some(seq) => seq,
@@ -621,6 +776,14 @@ impl Server {
                 None => return Ok(0),
             },
         };
+        self.take_moved(moved, buf)
+    }
+
+    /// Takes the request once the sequence number moved to `moved`: checks
+    /// it and the length, and copies it out if it fits.
+    #[inline]
+    fn take_moved(&mut self, moved: u32, buf: &mut [u8]) -> Result<usize> {
+        let want = self.seq.wrapping_add(1);
         if moved != want {
             return Err(self.fail());
         }
@@ -703,38 +866,37 @@ impl Server {
         }
         self.seq = self.seq.wrapping_add(2);
         let h = self.slot.header();
-        self.slot.publish(reply, self.seq, &h.client_sleeping);
+        self.slot
+            .publish(reply, self.seq, &h.client_sleeping, &self.life);
         self.taken = None;
         self.last_reply = reply.len();
         Ok(())
     }
 }
 
-macro_rules! life_fd {
-    ($($side:ident),*) => { $(
-        impl AsFd for $side {
-            /// The side's end of the socket pair that tells the other side
-            /// this one is gone (for `poll`); do not read or write it.
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.life.as_fd()
-            }
-        }
-    )* };
+impl AsFd for Client {
+    /// The client's readiness fd, for `poll`, `epoll` or `select`: readable
+    /// (`POLLIN`) when the reply is in or the server is gone. It belongs to
+    /// the handle (closed with it): do not close, read or write it. A
+    /// [`Client::try_reply`] that fails with `EAGAIN` arms it and drains
+    /// what it holds; try until `EAGAIN`, then wait again. A wake-up may be
+    /// stale. See [Waiting on many calls](self#waiting-on-many-calls).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.life.as_fd()
+    }
 }
-life_fd!(Client, Server);
 
-/// The peer's end of the life-line socket pair is closed: its process died
-/// or dropped its end.
-fn peer_gone(life: &OwnedFd) -> Result<bool> {
-    let mut fds = [PollFd::new(life, PollFlags::IN | PollFlags::RDHUP)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    retry(|| poll(&mut fds, Some(&zero)))?;
-    Ok(fds[0]
-        .revents()
-        .intersects(PollFlags::HUP | PollFlags::RDHUP | PollFlags::ERR))
+impl AsFd for Server {
+    /// The server's readiness fd, for `poll`, `epoll` or `select`: readable
+    /// (`POLLIN`) when a request is waiting or the client is gone. It belongs
+    /// to the handle (closed with it): do not close, read or write it. A new
+    /// server's fd starts armed; a [`Server::try_recv`] that fails with
+    /// `EAGAIN` arms it again and drains what it holds; try until `EAGAIN`,
+    /// then wait again. A wake-up may be stale. See
+    /// [Waiting on many calls](self#waiting-on-many-calls).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.life.as_fd()
+    }
 }
 
 /// The first looks of a wait, inline: the new value of `seq` if it moved

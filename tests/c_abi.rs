@@ -423,7 +423,7 @@ fn pipe_fast_c_test_passes() {
     run_c_test(&program, "tests/c/pipe_fast.c");
 }
 
-/// The C contract, channel, mutex, timeout and large-message tests again, under valgrind's memcheck
+/// The C contract, channel, call, mutex, timeout and large-message tests again, under valgrind's memcheck
 /// with the default spin: no invalid access, no use of undefined memory, in
 /// the test programs or in any child they fork. valgrind runs programs on a
 /// synthetic CPU that does not map the vDSO where the kernel says it is, so
@@ -448,7 +448,7 @@ fn c_tests_are_valgrind_clean() {
     }
     let lib = library();
     let dir = root().join("tests/c");
-    for name in ["contract", "chan", "mutex", "timeout", "msg_large"] {
+    for name in ["contract", "chan", "call", "mutex", "timeout", "msg_large"] {
         let program = scratch().join(format!("{name}-valgrind"));
         let source = dir.join(format!("{name}.c"));
         compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);

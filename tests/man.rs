@@ -105,7 +105,7 @@ const FAMILIES: &[Family] = &[
         page: "rawipc_call",
         prefixes: &["rawipc_call"],
         summary: "a request and its reply in one shared cache line",
-        see_also: &["futex(2)", "membarrier(2)"],
+        see_also: &["futex(2)", "membarrier(2)", "poll(2)", "epoll(7)"],
     },
     Family {
         page: "rawipc_version",

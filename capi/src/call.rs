@@ -9,8 +9,8 @@ use core::ffi::{c_int, c_uint, c_void};
 use core::mem::{align_of, size_of};
 use core::ptr;
 
-use rawipc_core::Errno;
 use rawipc_core::call::{Call, Client, Server};
+use rawipc_core::{AsFd, AsRawFd, Errno};
 
 use crate::{buffer, buffer_mut, fail, ssize_t, timeout};
 
@@ -57,6 +57,47 @@ unsafe fn handle<'a>(call: *mut rawipc_call) -> Result<&'a mut Handle, Errno> {
     }
     // SAFETY: the magic says `rawipc_call_create` wrote a Handle here.
     Ok(unsafe { &mut *h })
+}
+
+/// As [`handle`], for a handle that is only read.
+///
+/// # Safety
+/// A non-NULL `call` must point to a `rawipc_call` the caller lets us read.
+unsafe fn handle_ref<'a>(call: *const rawipc_call) -> Result<&'a Handle, Errno> {
+    if call.is_null() {
+        return Err(Errno::INVAL);
+    }
+    let h = call.cast::<Handle>();
+    // SAFETY: as in `handle`: the magic is read as a plain integer first.
+    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
+        return Err(Errno::INVAL);
+    }
+    // SAFETY: the magic says a Handle was written here.
+    Ok(unsafe { &*h })
+}
+
+/// The client behind `call`: EINVAL if it is not one.
+///
+/// # Safety
+/// As [`handle`].
+unsafe fn client<'a>(call: *mut rawipc_call) -> Result<&'a mut Client, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    match &mut unsafe { handle(call) }?.state {
+        State::Client(c) => Ok(c),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// The server behind `call`: EINVAL if it is not one.
+///
+/// # Safety
+/// As [`handle`].
+unsafe fn server<'a>(call: *mut rawipc_call) -> Result<&'a mut Server, Errno> {
+    // SAFETY: the caller's promise is passed on.
+    match &mut unsafe { handle(call) }?.state {
+        State::Server(s) => Ok(s),
+        _ => Err(Errno::INVAL),
+    }
 }
 
 fn ret_len(r: Result<usize, Errno>) -> ssize_t {
@@ -212,6 +253,50 @@ pub unsafe extern "C" fn rawipc_call_set_spin(call: *mut rawipc_call, ns: c_uint
     ret_int(r)
 }
 
+/// The side's readiness descriptor, for poll(2), epoll(7) or select(2):
+/// readable (POLLIN) when the side can make progress. On a server: a
+/// request is waiting, or the client is gone. On a client: the reply to its
+/// request is in, or the server is gone. The descriptor belongs to the
+/// handle and is closed by rawipc_call_close: do not close, read or write
+/// it. Ask for POLLIN only (it is a socket, always writable).
+///
+/// The descriptor is armed by rawipc_call_try_recv or
+/// rawipc_call_try_take_reply failing with EAGAIN: that call asks the peer
+/// to wake this side through the descriptor, then looks once more, so that
+/// nothing sent in between is missed. The peer writes to it only then (one
+/// byte per arming): a busy exchange makes no system call. A new server
+/// starts armed (its descriptor turns readable with the first request).
+/// The one rule, for poll and for level- and edge-triggered epoll alike:
+/// call the try function until it fails with EAGAIN, then wait again.
+///
+/// So a client waiting on many servers: rawipc_call_send the request;
+/// call rawipc_call_try_take_reply until it returns the reply, waiting in
+/// poll or epoll_wait after each EAGAIN. A server waiting on many clients:
+/// for each readable one, rawipc_call_try_recv until EAGAIN, answering
+/// each request with rawipc_call_reply; wait again.
+///
+/// A wake-up may be stale (the next try fails with EAGAIN again, and arms
+/// it again). Once the peer is gone the descriptor stays readable: the try
+/// call reports it (0 from rawipc_call_try_recv, EPIPE from
+/// rawipc_call_try_take_reply); remove it from the epoll set and close the
+/// handle.
+///
+/// Returns the descriptor, or -1 with errno EINVAL (`call` NULL, not made,
+/// closed, or not yet given a side).
+///
+/// # Safety
+/// A non-NULL `call` must point to a `rawipc_call`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_call_fd(call: *const rawipc_call) -> c_int {
+    // SAFETY: the caller's promise is passed on; the handle is only read.
+    let r = unsafe { handle_ref(call) }.and_then(|h| match &h.state {
+        State::Client(c) => Ok(c.as_fd().as_raw_fd()),
+        State::Server(s) => Ok(s.as_fd().as_raw_fd()),
+        State::Both(_) => Err(Errno::INVAL),
+    });
+    r.unwrap_or_else(fail)
+}
+
 /// Returns the largest request or reply, or -1 with errno EINVAL (`call`
 /// NULL or not made).
 ///
@@ -308,6 +393,69 @@ unsafe fn request_call(
     }
 }
 
+/// The client's request without the wait: sends the `len` bytes at
+/// `request` and returns at once. Take the reply with
+/// rawipc_call_try_take_reply (waiting on rawipc_call_fd between its
+/// EAGAINs) or rawipc_call_take_reply. A server that is gone is reported by
+/// those (EPIPE).
+///
+/// Returns 0, or -1 with errno set: EINVAL (`len` 0, `call` not a client),
+/// EFAULT (`request` NULL), EMSGSIZE (`len` above rawipc_call_max_message),
+/// EBUSY (the last call's reply is still due), EPIPE or EPROTO (the client
+/// already found the server gone or the slot corrupt). Nothing is sent then.
+///
+/// # Safety
+/// A non-NULL `call` must point to a `rawipc_call`; a non-NULL `request` to
+/// `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_call_send(
+    call: *mut rawipc_call,
+    request: *const c_void,
+    len: usize,
+) -> c_int {
+    let r = (|| {
+        // SAFETY: the caller's promise is passed on.
+        let client = unsafe { client(call) }?;
+        if len == 0 {
+            return Err(Errno::INVAL);
+        }
+        if request.is_null() {
+            return Err(Errno::FAULT);
+        }
+        // SAFETY: the caller's promise is passed on.
+        let req = unsafe { buffer(request, len) }?;
+        client.send(req)
+    })();
+    ret_int(r)
+}
+
+/// As rawipc_call_take_reply, but fails with EAGAIN instead of waiting for
+/// a reply that is not in yet; that EAGAIN arms the client's descriptor
+/// (rawipc_call_fd), which turns readable when the reply comes or the
+/// server goes.
+///
+/// Returns the reply's length, or -1 with errno set: EAGAIN, EPIPE (the
+/// server is gone without answering), otherwise as rawipc_call_take_reply.
+///
+/// # Safety
+/// A non-NULL `call` must point to a `rawipc_call`; a non-NULL `reply` to
+/// `cap` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_call_try_take_reply(
+    call: *mut rawipc_call,
+    reply: *mut c_void,
+    cap: usize,
+) -> ssize_t {
+    let r = (|| {
+        // SAFETY: the caller's promise is passed on.
+        let client = unsafe { client(call) }?;
+        // SAFETY: the caller's promise is passed on.
+        let out = unsafe { buffer_mut(reply, cap) }?;
+        client.try_reply(out)
+    })();
+    ret_len(r)
+}
+
 /// Takes the reply of the client's last call: one that was longer than its
 /// buffer (EMSGSIZE), or, waiting for it up to `timeout_ms` (-1: no bound),
 /// one whose call timed out. Copies it to `reply` (room for `cap` bytes).
@@ -375,6 +523,33 @@ pub unsafe extern "C" fn rawipc_call_recv(
             None => server.recv(out),
             Some(t) => server.recv_timeout(out, t),
         }
+    })();
+    ret_len(r)
+}
+
+/// As rawipc_call_recv, but fails with EAGAIN instead of waiting (0 still
+/// once the client is gone); that EAGAIN arms the server's descriptor
+/// (rawipc_call_fd), which turns readable when a request comes or the
+/// client goes.
+///
+/// Returns the request's length, 0 once the client is gone, or -1 with
+/// errno set: EAGAIN, otherwise as rawipc_call_recv.
+///
+/// # Safety
+/// A non-NULL `call` must point to a `rawipc_call`; a non-NULL `buf` to
+/// `cap` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rawipc_call_try_recv(
+    call: *mut rawipc_call,
+    buf: *mut c_void,
+    cap: usize,
+) -> ssize_t {
+    let r = (|| {
+        // SAFETY: the caller's promise is passed on.
+        let server = unsafe { server(call) }?;
+        // SAFETY: the caller's promise is passed on.
+        let out = unsafe { buffer_mut(buf, cap) }?;
+        server.try_recv(out)
     })();
     ret_len(r)
 }

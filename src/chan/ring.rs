@@ -58,7 +58,7 @@ const _: () = assert!(size_of::<Control>() <= DATA_OFFSET);
 pub(super) const SLEEPING: u32 = 2;
 /// A bit of `tx_waiting` or `rx_sleeping`: that side waits in `poll` on its
 /// fd (write a byte into the life-line, once).
-pub(super) const POLLING: u32 = 4;
+pub(crate) const POLLING: u32 = 4;
 
 /// The ring as one side sees it: the shared region and, in private memory,
 /// the size it was made with.

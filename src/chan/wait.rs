@@ -27,6 +27,10 @@
 //! per arming. The peer's death closes its end, which makes the same fd
 //! readable (end of file): "progress possible" covers both. The waiting
 //! side drains what is there before it arms again ([`peer_gone`]).
+//!
+//! The request and reply of [`crate::call`] wait for each other through
+//! the same functions ([`arm_fenced`], [`disarm`], [`wake`], [`peer_gone`]),
+//! with their flags in the slot's cache line.
 
 use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -38,7 +42,8 @@ use rustix::net::{RecvFlags, SendFlags, recv, send};
 use rustix::thread::{MembarrierCommand, membarrier};
 
 use super::LIVENESS_CHECK_MS;
-use super::ring::{POLLING, SLEEPING};
+pub(crate) use super::ring::POLLING;
+use super::ring::SLEEPING;
 use crate::{Errno, OwnedFd, Result, retry};
 
 /// What a waiting side is waiting for.
@@ -59,7 +64,7 @@ pub(super) enum Wait {
 ///
 /// # References
 /// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
-pub(super) fn peer_gone(life: &OwnedFd) -> Result<bool> {
+pub(crate) fn peer_gone(life: &OwnedFd) -> Result<bool> {
     let mut buf = [0u8; 512];
     let mut drained = 0;
     while drained < DRAIN_LIMIT {
@@ -102,7 +107,7 @@ pub(super) fn start_armed(rx_flag: &AtomicU32, rx_bell: &OwnedFd) {
 ///
 /// # References
 /// - [membarrier(2)](https://man7.org/linux/man-pages/man2/membarrier.2.html)
-pub(super) fn arm_fenced(flag: &AtomicU32) {
+pub(crate) fn arm_fenced(flag: &AtomicU32) {
     arm(flag);
     let _ = membarrier(MembarrierCommand::GlobalExpedited);
 }
@@ -117,7 +122,7 @@ pub(super) fn register() -> bool {
 /// Takes [`POLLING`] off this side's `flag` again, after a last look found
 /// what it waited for (a wake-up byte already on its way only makes the fd
 /// readable once more for nothing).
-pub(super) fn disarm(flag: &AtomicU32) {
+pub(crate) fn disarm(flag: &AtomicU32) {
     flag.fetch_and(!POLLING, Ordering::Relaxed);
 }
 
@@ -280,7 +285,7 @@ pub(crate) fn sleep_until(word: &AtomicU32, seen: u32, at: u64) -> Result<()> {
 const ANY: NonZeroU32 = NonZeroU32::MAX;
 
 /// Wakes the peer, whose `flag` the caller has just read as non-zero after
-/// its change to the ring: writes one byte into the life-line `bell` if the
+/// its change to the ring (or to a call's slot): writes one byte into the life-line `bell` if the
 /// peer waits on its fd (taking [`POLLING`] off its flag, so that one byte
 /// at most is written per arming), and wakes a futex sleeper on `word`.
 /// Kept out of the hot paths. A flag with other bits (a hostile peer's)
@@ -294,7 +299,7 @@ const ANY: NonZeroU32 = NonZeroU32::MAX;
 /// - [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html)
 #[cold]
 #[inline(never)]
-pub(super) fn wake(flag: &AtomicU32, word: &AtomicU32, bell: &OwnedFd) {
+pub(crate) fn wake(flag: &AtomicU32, word: &AtomicU32, bell: &OwnedFd) {
     let mut seen = flag.load(Ordering::Relaxed);
     if seen & POLLING != 0 {
         seen = flag.fetch_and(!POLLING, Ordering::SeqCst);

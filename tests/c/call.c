@@ -6,15 +6,20 @@
    timeouts below -1), misuse (the wrong side, answering out of turn),
    calls across fork at the boundaries of one cache line and of a larger
    slot, a reply too long for its buffer, timeouts, a server or client that
-   is killed, and no file descriptor left behind after many slots.
+   is killed, each side's readiness descriptor (rawipc_call_fd) with poll
+   and edge-triggered epoll, and no file descriptor left behind after many
+   slots.
 */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -252,6 +257,168 @@ static void dead_server(void)
     }
 }
 
+/* Whether fd is readable within ms milliseconds. */
+static int readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n;
+
+    while ((n = poll(&p, 1, ms)) == -1 && errno == EINTR)
+        ;
+    return n == 1 && (p.revents & POLLIN);
+}
+
+/* The server of a child that waits only in epoll_wait, edge-triggered:
+   try_recv until EAGAIN, answer each request with its bytes plus one. */
+static void serve_through_epoll(rawipc_call *call)
+{
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+    unsigned char buf[64];
+    int ep;
+    ssize_t n;
+
+    if (rawipc_call_server(call) != 0 || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+        epoll_ctl(ep, EPOLL_CTL_ADD, rawipc_call_fd(call), &ev) != 0)
+        _exit(2);
+    for (;;) {
+        n = rawipc_call_try_recv(call, buf, sizeof buf);
+        if (n == 0)
+            _exit(0);
+        if (n > 0) {
+            for (ssize_t k = 0; k < n; k++)
+                buf[k]++;
+            if (rawipc_call_reply(call, buf, (size_t) n) != 0)
+                _exit(3);
+        } else if (errno != EAGAIN || epoll_wait(ep, &out, 1, 60000) != 1) {
+            _exit(4);
+        }
+    }
+}
+
+static void readiness(void)
+{
+    rawipc_call call, never;
+    char buf[64];
+    int fd, go[2], ok, status;
+    pid_t pid;
+
+    memset(&never, 0, sizeof never);
+    FAILS(rawipc_call_fd(NULL), EINVAL, "fd(NULL) -> EINVAL");
+    FAILS(rawipc_call_fd(&never), EINVAL, "fd(never made) -> EINVAL");
+    FAILS(rawipc_call_try_recv(NULL, buf, sizeof buf), EINVAL, "try_recv(NULL) -> EINVAL");
+    FAILS(rawipc_call_send(&never, "x", 1), EINVAL, "send(never made) -> EINVAL");
+    FAILS(rawipc_call_try_take_reply(NULL, buf, sizeof buf), EINVAL,
+          "try_take_reply(NULL) -> EINVAL");
+    CHECK(rawipc_call_create(&call, 48) == 0, "create");
+    FAILS(rawipc_call_fd(&call), EINVAL, "fd before choosing a side -> EINVAL");
+    FAILS(rawipc_call_send(&call, "x", 1), EINVAL, "send before choosing a side -> EINVAL");
+    CHECK(rawipc_call_client(&call) == 0, "client");
+    fd = rawipc_call_fd(&call);
+    CHECK(fd >= 0 && rawipc_call_fd(&call) == fd, "fd of a client, the same each time");
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "the fd is close-on-exec");
+    FAILS(rawipc_call_try_recv(&call, buf, sizeof buf), EINVAL, "try_recv on a client -> EINVAL");
+    FAILS(rawipc_call_try_take_reply(&call, buf, sizeof buf), EINVAL,
+          "try_take_reply with no call made -> EINVAL");
+    FAILS(rawipc_call_send(&call, "x", 0), EINVAL, "send(len 0) -> EINVAL");
+    FAILS(rawipc_call_send(&call, NULL, 1), EFAULT, "send(NULL) -> EFAULT");
+    FAILS(rawipc_call_send(&call, buf, 49), EMSGSIZE, "send(49 bytes into 48) -> EMSGSIZE");
+    CHECK(rawipc_call_close(&call) == 0, "close");
+    errno = 0;
+    CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF, "close closes the fd");
+    FAILS(rawipc_call_fd(&call), EINVAL, "fd after close -> EINVAL");
+
+    /* A server waiting in poll: a request, then the client killed. */
+    CHECK(rawipc_call_create(&call, 48) == 0 && pipe(go) == 0, "create");
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        rawipc_call_client(&call);
+        if (read(go[0], &c, 1) != 1 || rawipc_call_request(&call, "hi", 2, buf, sizeof buf, -1) != 2)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    close(go[0]);
+    rawipc_call_server(&call);
+    fd = rawipc_call_fd(&call);
+    CHECK(!readable(fd, 20), "a new server: not readable while no request comes");
+    CHECK(write(go[1], "g", 1) == 1, "let the client call");
+    CHECK(readable(fd, 60000), "a new server starts armed: readable with the request");
+    CHECK(rawipc_call_try_recv(&call, buf, sizeof buf) == 2 && memcmp(buf, "hi", 2) == 0,
+          "try_recv takes it");
+    CHECK(rawipc_call_reply(&call, "ok", 2) == 0, "reply");
+    FAILS(rawipc_call_try_recv(&call, buf, sizeof buf), EAGAIN, "try_recv on nothing -> EAGAIN (arms)");
+    CHECK(!readable(fd, 20), "not readable while nothing comes");
+    kill(pid, SIGKILL);
+    CHECK(readable(fd, 60000), "the killed client: readable");
+    CHECK(rawipc_call_try_recv(&call, buf, sizeof buf) == 0, "try_recv -> 0: the client is gone");
+    CHECK(readable(fd, 0), "and the fd stays readable");
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status), "reaped");
+    close(go[1]);
+    rawipc_call_close(&call);
+
+    /* A client waiting in edge-triggered epoll for 2000 replies. */
+    CHECK(rawipc_call_create(&call, 48) == 0, "create");
+    pid = fork();
+    if (pid == 0)
+        serve_through_epoll(&call);
+    rawipc_call_client(&call);
+    fd = rawipc_call_fd(&call);
+    {
+        int ep = epoll_create1(EPOLL_CLOEXEC), waits = 0, i;
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+        CHECK(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll, edge-triggered");
+        ok = 1;
+        for (i = 0; i < 2000 && ok; i++) {
+            ssize_t n = -1;
+            ok = rawipc_call_send(&call, &i, sizeof i) == 0;
+            while (ok && (n = rawipc_call_try_take_reply(&call, buf, sizeof buf)) == -1 &&
+                   errno == EAGAIN) {
+                waits++;
+                ok = epoll_wait(ep, &out, 1, 60000) == 1;
+            }
+            if (ok) {
+                int want = i, got;
+                unsigned char *w = (unsigned char *) &want;
+                for (size_t k = 0; k < sizeof want; k++)
+                    w[k]++;
+                memcpy(&got, buf, sizeof got);
+                ok = n == (ssize_t) sizeof i && got == want;
+            }
+        }
+        CHECK(ok && waits > 0, "2000 calls, both sides waiting in edge-triggered epoll");
+        close(ep);
+    }
+    rawipc_call_close(&call);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "the epoll server answered all and saw the client gone");
+
+    /* A client waiting in poll for a reply that never comes: the server killed. */
+    CHECK(rawipc_call_create(&call, 48) == 0, "create");
+    pid = fork();
+    if (pid == 0) {
+        rawipc_call_server(&call);
+        if (rawipc_call_recv(&call, buf, sizeof buf, -1) != 5)
+            _exit(2);
+        pause();
+        _exit(0);
+    }
+    rawipc_call_client(&call);
+    fd = rawipc_call_fd(&call);
+    CHECK(rawipc_call_send(&call, "hello", 5) == 0, "send");
+    FAILS(rawipc_call_send(&call, "again", 5), EBUSY, "send while the reply is due -> EBUSY");
+    FAILS(rawipc_call_try_take_reply(&call, buf, sizeof buf), EAGAIN,
+          "try_take_reply before the reply -> EAGAIN (arms)");
+    CHECK(!readable(fd, 20), "not readable while no reply comes");
+    kill(pid, SIGKILL);
+    CHECK(readable(fd, 60000), "the killed server: readable");
+    FAILS(rawipc_call_try_take_reply(&call, buf, sizeof buf), EPIPE,
+          "try_take_reply -> EPIPE: the server is gone");
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status), "reaped");
+    rawipc_call_close(&call);
+}
+
 static void no_fd_left_behind(void)
 {
     rawipc_call call;
@@ -277,6 +444,7 @@ int main(void)
     reply_too_long_is_kept();
     timeouts();
     dead_server();
+    readiness();
     no_fd_left_behind();
     return failures ? 1 : 0;
 }

@@ -1,9 +1,12 @@
 //! Request and reply in one shared slot: calls across fork at every size up
 //! to the slot's, the boundaries, a dead client, a dead server, a signal
-//! storm while the peer is dead, and a slot that a hostile peer scribbles on.
+//! storm while the peer is dead, a slot that a hostile peer scribbles on,
+//! and each side's readiness fd (`readiness`).
 
 #[path = "../support/mod.rs"]
 mod support;
+
+mod readiness;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +36,16 @@ fn main() -> ExitCode {
         signal_storm_does_not_postpone_finding_a_dead_client,
         corrupt_slot_never_crashes_or_hangs_either_side,
         hostile_server_scribbling_then_dying_ends_the_call,
+        readiness::server_fd_reports_a_request_and_then_the_client_killed,
+        readiness::client_fd_reports_the_reply_and_then_the_server_killed,
+        readiness::level_triggered_epoll_answers_every_call,
+        readiness::edge_triggered_epoll_answers_every_call,
+        readiness::waits_on_the_fd_mixed_with_blocking_ones_lose_nothing,
+        readiness::only_an_armed_side_is_woken_and_once,
+        readiness::hostile_bytes_fds_and_flags_are_survived,
+        readiness::hostile_server_sending_its_end_then_dying_ends_the_call,
+        readiness::scribbled_flags_cost_wakes_not_calls,
+        readiness::fd_counts_stay_the_same_over_many_cycles,
     ])
 }
 
