@@ -22,8 +22,8 @@ use rawipc::{AsFd, Errno, OwnedFd};
 use rustix::fs::{MemfdFlags, SealFlags, fcntl_add_seals, ftruncate, memfd_create};
 use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 
-/// Tries per test: about a second here, where each thousand tries used to
-/// lose a message or two.
+/// Tries per test (about a second): enough that a receive which believed
+/// every end of file would miss several messages.
 const TRIES: u32 = 10_000;
 
 /// The longest pause before a receive, in ns.
