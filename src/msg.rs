@@ -189,6 +189,7 @@ fn head(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<Head> {
         // A wait on a socket of another kind could only time out: say why.
         kind.check(fd)?;
     }
+    let mut settled = false;
     loop {
         wait_ready(fd, PollFlags::IN, deadline)?;
         let (size, returned) = kind.peek(fd, |wait| {
@@ -208,15 +209,48 @@ fn head(fd: BorrowedFd<'_>, deadline: Option<u64>) -> Result<Head> {
         if size > 0 {
             return Ok(Head::Plain(size));
         }
-        // End of file, or an empty message at the head of the queue. FIONREAD
-        // on a SOCK_SEQPACKET socket counts the bytes of every queued message,
-        // so a gone peer's real messages behind an empty one are not lost.
-        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
+        if let Nothing::Gone = found_nothing(fd, &mut settled)? {
             return Ok(Head::Gone);
         }
-        // An empty message sent by another program: take it, wait for the next.
-        retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
     }
+}
+
+/// What a peek that found neither bytes nor fds means.
+enum Nothing {
+    /// End of file: every message the peer sent has been received.
+    Gone,
+    /// Look again: an empty message was skipped, or the peek may have
+    /// ended too early.
+    LookAgain,
+}
+
+/// After a peek that found neither bytes nor fds: an empty message at the
+/// head of the queue (which rawipc never sends, but another program might),
+/// or end of file. Or an end of file that came too early: a receive looks
+/// at the queue and, finding it empty, then at whether the peer is gone,
+/// and a peer that sends its last message and closes in between leaves
+/// that message queued behind an end of file (the kernel takes no lock
+/// across the two looks). So end of file is believed only from a peek made
+/// once the peer was already seen gone (`settled`): by then everything it
+/// sent is queued, and the peek sees the queue as it stays.
+///
+/// An empty message is taken and skipped, so that 0 keeps meaning "peer
+/// gone": it is at the head when the peer is still there (a live peer
+/// gives no end of file), or when a settled peek found nothing while bytes
+/// are still queued (`FIONREAD` on a `SOCK_SEQPACKET` socket counts the
+/// bytes of every queued message, so a gone peer's real messages behind an
+/// empty one are not lost).
+fn found_nothing(fd: BorrowedFd<'_>, settled: &mut bool) -> Result<Nothing> {
+    if !*settled {
+        if peer_gone(fd)? {
+            *settled = true;
+            return Ok(Nothing::LookAgain);
+        }
+    } else if rustix::io::ioctl_fionread(fd)? == 0 {
+        return Ok(Nothing::Gone);
+    }
+    retry_reset(|| raw_recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
+    Ok(Nothing::LookAgain)
 }
 
 /// What a receive knows of its socket's kind, so that it asks

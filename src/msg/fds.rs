@@ -25,7 +25,7 @@ use rustix::net::{
     RecvFlags, ReturnFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg,
 };
 
-use super::{by_deadline, peer_gone, retry_reset, send_nowait};
+use super::{Nothing, by_deadline, found_nothing, retry_reset, send_nowait};
 use crate::deadline::{self, wait_ready};
 use crate::{AsFd, BorrowedFd, Errno, OwnedFd, Result, sys};
 
@@ -273,17 +273,16 @@ fn next_peeked(
         // A wait on a socket of another kind could only time out: say why.
         kind.check(fd)?;
     }
+    let mut settled = false;
     loop {
         wait_ready(fd, PollFlags::IN, deadline)?;
         let ((len, n), _) = kind.peek(fd, |wait| peek_into_flags(fd, data, copies, wait))?;
         if len > 0 || n > 0 {
             return Ok((len, n));
         }
-        // End of file, or an empty message (as in `next_size`).
-        if peer_gone(fd)? && rustix::io::ioctl_fionread(fd)? == 0 {
+        if let Nothing::Gone = found_nothing(fd, &mut settled)? {
             return Ok((0, 0));
         }
-        retry_reset(|| rustix::net::recv(fd, &mut [0u8; 0], RecvFlags::DONTWAIT))?;
     }
 }
 

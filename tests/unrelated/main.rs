@@ -12,6 +12,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod closing;
 mod endpoint;
 mod fds;
 mod handover;
@@ -69,6 +70,9 @@ fn main() -> std::process::ExitCode {
         handover::thousands_of_cycles_leak_no_fd_and_no_mapping,
         handover::out_of_fds_in_accept_take_and_recv_fds_loses_nothing,
         handover::a_peer_killed_anywhere_in_a_hand_over_leaves_nothing_behind,
+        closing::a_last_message_sent_as_the_peer_closes_is_received,
+        closing::a_last_message_with_fds_sent_as_the_peer_closes_is_received,
+        closing::a_hand_over_sent_as_the_giver_closes_is_taken,
     ])
 }
 
