@@ -44,6 +44,11 @@ const REQUIRED_PAIRS: &[&str] = &["shm_counter", "pipe", "eof_child_death", "msg
 /// How long one C program may run before it is killed and the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
+/// The same under valgrind, which runs a program some 20-50 times slower:
+/// the contract test takes ~100 s there on a loaded two-CPU machine. A hang
+/// check, not a measure.
+const VALGRIND_LIMIT: Duration = Duration::from_secs(400);
+
 fn root() -> &'static Path {
     Path::new(ROOT)
 }
@@ -453,7 +458,7 @@ fn c_tests_are_valgrind_clean() {
         let source = dir.join(format!("{name}.c"));
         compile(false, &["-std=c11", "-g"], &[source], &program, &[lib]);
         let log = scratch().join(format!("{name}-valgrind.log"));
-        let ran = run(
+        let ran = run_limited(
             Path::new("valgrind"),
             &[
                 "--quiet",
@@ -464,6 +469,8 @@ fn c_tests_are_valgrind_clean() {
                 &format!("--log-file={}.%p", log.display()),
                 program.to_str().expect("a UTF-8 path"),
             ],
+            &[],
+            VALGRIND_LIMIT,
         );
         // One log per process. With --quiet, memcheck writes only its error
         // reports ("==PID== ..."); valgrind's own notes ("--PID-- ...", such
