@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use rawipc::Errno;
 use rawipc::call::{Call, Client, LINE_MESSAGE, MAX_MESSAGE, Server};
-use rawipc::process::{self, Fork, Pid, Status, WaitOptions};
+use rawipc::process::{self, Pid, Status, WaitOptions};
+use support::child::{catch_sigusr1, fork, in_child, kill, reap};
 
 fn main() -> ExitCode {
     support::main(tests![
@@ -47,33 +48,6 @@ fn main() -> ExitCode {
         readiness::scribbled_flags_cost_wakes_not_calls,
         readiness::fd_counts_stay_the_same_over_many_cycles,
     ])
-}
-
-/// Forks: the child's pid in the parent, `None` in the child.
-fn fork() -> Option<Pid> {
-    // SAFETY: each test runs in a process of its own, on one thread.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => None,
-        Fork::Parent(pid) => Some(pid),
-    }
-}
-
-/// The child's whole life: leaves with `_exit`, 0 if `f` returned, 1 if it
-/// panicked, never unwinding into the harness.
-fn in_child(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    process::exit(if ok { 0 } else { 1 })
-}
-
-fn reap(pid: Pid) -> Status {
-    process::waitpid(pid, WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status")
-        .1
-}
-
-fn kill(pid: Pid) {
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
 fn xorshift(state: &mut u64) -> u64 {
@@ -441,16 +415,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// a timed futex wait) and forks a child that sends SIGUSR1 to this process
 /// every 100 µs for a minute, far longer than the liveness check's period.
 fn start_signal_storm() -> Pid {
-    // SAFETY: a zeroed sigaction is valid; the handler only stores an atomic.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as *const () as usize;
-        action.sa_flags = libc::SA_RESTART;
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-            0
-        );
-    }
+    catch_sigusr1(on_signal, true);
     let target = rustix::process::getpid();
     let Some(pid) = fork() else {
         in_child(|| {

@@ -13,6 +13,7 @@ use rustix::event::epoll;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType, send, socketpair};
 
+use super::support::child::open_fds;
 use super::{fork, in_child, kill, reap, xorshift};
 
 /// Where the flag words lie in the slot: the client's, then the server's.
@@ -487,11 +488,6 @@ pub fn scribbled_flags_cost_wakes_not_calls() {
         assert_eq!(client.try_reply(&mut buf), Ok(4));
         assert_eq!(server.try_recv(&mut buf), Err(Errno::AGAIN));
     }
-}
-
-/// How many fds this process has open.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 pub fn fd_counts_stay_the_same_over_many_cycles() {

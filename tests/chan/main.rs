@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rawipc::Errno;
 use rawipc::chan::{Channel, Receiver, Sender};
-use rawipc::process::{self, Fork, Pid, Status};
+use rawipc::process::Status;
 use rawipc::shm::Shared;
+use support::child::{fork, in_child, kill, reap};
 
 fn main() -> ExitCode {
     if let Ok(spec) = std::env::var(server::CLIENT_ENV) {
@@ -54,33 +55,6 @@ fn main() -> ExitCode {
         readiness::fd_counts_stay_the_same_over_many_cycles,
         server::epoll_server_serves_64_clients_and_notices_the_killed,
     ])
-}
-
-/// Forks: the child's pid in the parent, `None` in the child.
-fn fork() -> Option<Pid> {
-    // SAFETY: each test runs in a process of its own, on one thread.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => None,
-        Fork::Parent(pid) => Some(pid),
-    }
-}
-
-/// The child's whole life: leaves with `_exit`, 0 if `f` returned, 1 if it
-/// panicked (a failed assertion), never unwinding into the harness.
-fn in_child(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    process::exit(if ok { 0 } else { 1 })
-}
-
-fn reap(pid: Pid) -> Status {
-    process::waitpid(pid, process::WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status")
-        .1
-}
-
-fn kill(pid: Pid) {
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
 /// Message `i`: its length varies from 1 byte to about 3 KiB, and every

@@ -12,6 +12,7 @@ use rustix::event::epoll;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType, send, socketpair};
 
+use super::support::child::open_fds;
 use super::{fork, in_child, kill, reap, xorshift};
 
 /// Whether `fd` is readable within `ms` milliseconds (0: now).
@@ -523,11 +524,6 @@ pub fn handed_over_ends_have_working_fds() {
     drop(tx);
     assert!(readable(&rx, 0));
     assert_eq!(rx.try_recv(&mut buf), Ok(0));
-}
-
-/// How many fds this process has open.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 pub fn fd_counts_stay_the_same_over_many_cycles() {

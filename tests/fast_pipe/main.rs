@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use rawipc::Errno;
 use rawipc::pipe::{self, ReadEnd, SpliceWriter, WriteEnd};
-use rawipc::process::{self, Fork, Pid, Status, WaitOptions};
+use rawipc::process::Status;
+use support::child::{fork, in_child, reap};
 
 fn main() -> ExitCode {
     support::main(tests![
@@ -25,26 +26,6 @@ fn main() -> ExitCode {
         splice_writer_reserve_and_commit,
         splice_writer_gets_epipe_without_sigpipe,
     ])
-}
-
-fn fork() -> Option<Pid> {
-    // SAFETY: each test runs in a process of its own, on one thread.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => None,
-        Fork::Parent(pid) => Some(pid),
-    }
-}
-
-fn in_child(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    process::exit(if ok { 0 } else { 1 })
-}
-
-fn reap(pid: Pid) -> Status {
-    process::waitpid(pid, WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status")
-        .1
 }
 
 /// The byte at stream position `pos`: a pattern no two nearby laps of a

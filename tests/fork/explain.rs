@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use rawipc::pipe::{ReadEnd, pipe};
 use rawipc::process::{self, Fork, Pid, Status};
 
-use crate::{expect_success, fork, in_child, wait_for};
+use crate::{expect_success, fork, in_child, reap};
 
 /// In the child: stderr becomes the write end of `to`, explain mode goes on.
 fn speak_into(to: &rawipc::pipe::WriteEnd) {
@@ -29,13 +29,10 @@ fn first_paragraph(said: &ReadEnd) -> String {
     String::from_utf8(out).expect("UTF-8")
 }
 
+/// Kills child `pid` and reaps it, which must find it killed by SIGKILL.
 fn kill(pid: Pid) {
-    // SAFETY: a signal to our own child.
-    assert_eq!(
-        unsafe { libc::kill(pid.as_raw_nonzero().get(), libc::SIGKILL) },
-        0
-    );
-    assert!(matches!(wait_for(pid), Status::Killed { signal: 9, .. }));
+    crate::support::child::kill(pid);
+    assert!(matches!(reap(pid), Status::Killed { signal: 9, .. }));
 }
 
 use rawipc::AsFd;
@@ -110,9 +107,7 @@ pub fn a_correct_program_hears_nothing_and_gets_the_same() {
             drop(w);
             let mut buf = [0u8; 16];
             let n = r.read_full(&mut buf).unwrap();
-            &buf[..n] == b"hello"
-                && r.read(&mut buf) == Ok(0)
-                && wait_for(child) == Status::Exited(0)
+            &buf[..n] == b"hello" && r.read(&mut buf) == Ok(0) && reap(child) == Status::Exited(0)
         }),
         Fork::Parent(pid) => pid,
     };

@@ -24,7 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use rawipc::process::{Fork, Pid, Status, WaitOptions};
+use rawipc::process::{Fork, Pid};
 use rawipc::shm::Shared;
 
 fn main() -> std::process::ExitCode {
@@ -112,23 +112,7 @@ pub fn fork() -> Fork {
     side
 }
 
-/// Waits for `pid` and returns how it ended; it must be that child.
-pub fn wait_for(pid: Pid) -> Status {
-    let (reaped, status) = rawipc::process::waitpid(pid, WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status without NOHANG");
-    assert_eq!(reaped, pid);
-    status
-}
-
-/// Waits for `pid`, which must have exited with code 0 (its assertions held).
-pub fn expect_success(pid: Pid) {
-    assert_eq!(
-        wait_for(pid),
-        Status::Exited(0),
-        "the child failed (see its stderr)"
-    );
-}
+pub use support::child::{expect_success, reap};
 
 pub use support::wait_until_sleeping;
 

@@ -11,7 +11,7 @@ use rustix::process::{Signal, kill_process};
 
 use crate::{
     blocked_signals, expect_success, fork, handler_of, has, in_child, interrupt_parent,
-    pending_signals, set_handler, signals_handled, wait_for,
+    pending_signals, reap, set_handler, signals_handled,
 };
 
 /// The parent asks, the child answers, message by message, with sizes from 1
@@ -75,7 +75,7 @@ pub fn recv_returns_zero_when_the_child_dies() {
     assert_eq!(parent_end.recv(&mut buf), Ok(0));
     assert_eq!(parent_end.send(b"hello?"), Err(Errno::PIPE));
     assert_eq!(
-        wait_for(pid),
+        reap(pid),
         Status::Killed {
             signal: 9,
             core_dumped: false
@@ -255,7 +255,7 @@ pub fn a_peer_killed_while_sending_large_messages_leaves_only_whole_ones() {
             std::hint::spin_loop();
         }
         kill_process(pid, Signal::KILL).unwrap();
-        assert!(matches!(wait_for(pid), Status::Killed { signal: 9, .. }));
+        assert!(matches!(reap(pid), Status::Killed { signal: 9, .. }));
         loop {
             match parent_end.recv(&mut buf).unwrap() {
                 0 => break,

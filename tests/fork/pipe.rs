@@ -12,7 +12,7 @@ use rustix::process::{Signal, kill_process};
 
 use crate::{
     blocked_signals, expect_success, fork, handler_of, has, in_child, interrupt_parent,
-    pending_signals, set_blocked, set_handler, signals_handled, take_pending, wait_for,
+    pending_signals, reap, set_blocked, set_handler, signals_handled, take_pending,
 };
 
 /// 1 MiB, much larger than a pipe's buffer (64 KiB by default), in a pattern
@@ -39,7 +39,7 @@ pub fn eof_once_the_writing_child_exits() {
     let n = r.read_full(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"hello from the child");
     assert_eq!(r.read(&mut buf), Ok(0));
-    assert_eq!(wait_for(pid), Status::Exited(0));
+    assert_eq!(reap(pid), Status::Exited(0));
 }
 
 pub fn eof_when_the_writing_child_is_killed() {
@@ -59,7 +59,7 @@ pub fn eof_when_the_writing_child_is_killed() {
     assert_eq!(&buf[..n], b"last words");
     assert_eq!(r.read(&mut buf), Ok(0));
     assert_eq!(
-        wait_for(pid),
+        reap(pid),
         Status::Killed {
             signal: 9,
             core_dumped: false
@@ -216,7 +216,7 @@ pub fn control_raw_write_to_a_closed_pipe_kills() {
         Fork::Parent(pid) => pid,
     };
     assert_eq!(
-        wait_for(pid),
+        reap(pid),
         Status::Killed {
             signal: libc::SIGPIPE,
             core_dumped: false

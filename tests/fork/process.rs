@@ -9,7 +9,7 @@ use rawipc::process::{self, Fork, Pid, Status, WaitOptions};
 use rawipc::shm::Shared;
 use rustix::process::{Signal, WaitId, WaitIdOptions, kill_process, waitid};
 
-use crate::{expect_success, fork, in_child, interrupt_parent, signals_handled, wait_for};
+use crate::{expect_success, fork, in_child, interrupt_parent, reap, signals_handled};
 
 pub fn fork_returns_child_and_parent() {
     let parent = process::getpid();
@@ -55,7 +55,7 @@ pub fn wait_returns_the_pid_and_exit_code() {
 pub fn exit_codes_are_truncated_to_a_byte() {
     for (code, seen) in [(256, 0u8), (257, 1), (-1, 255)] {
         let pid = child_exiting_with(code);
-        assert_eq!(wait_for(pid), Status::Exited(seen), "exit({code})");
+        assert_eq!(reap(pid), Status::Exited(seen), "exit({code})");
     }
 }
 
@@ -84,7 +84,7 @@ pub fn sigkill_is_killed_9_without_core() {
         }
         Fork::Parent(pid) => pid,
     };
-    let status = wait_for(pid);
+    let status = reap(pid);
     assert_eq!(
         status,
         Status::Killed {
@@ -219,7 +219,7 @@ pub fn waitpid_of_a_non_child_is_echild() {
 pub fn wait_without_children_is_echild() {
     assert_eq!(process::wait(), Err(Errno::CHILD));
     let pid = child_exiting_with(0);
-    assert_eq!(wait_for(pid), Status::Exited(0));
+    assert_eq!(reap(pid), Status::Exited(0));
     assert_eq!(process::wait(), Err(Errno::CHILD));
     assert_eq!(
         process::waitpid(pid, WaitOptions::empty()),
@@ -237,7 +237,7 @@ pub fn waitpid_unknown_option_is_einval() {
             Err(Errno::INVAL)
         );
     }
-    assert_eq!(wait_for(pid), Status::Exited(0), "the child was not reaped");
+    assert_eq!(reap(pid), Status::Exited(0), "the child was not reaped");
 }
 
 /// SIGALRM (handler without SA_RESTART) arrives while `wait` blocks: `wait`
@@ -257,7 +257,7 @@ pub fn control_raw_wait4_is_interrupted() {
         Err(Errno::INTR)
     );
     assert_eq!(signals_handled(), 1);
-    assert_eq!(wait_for(pid), Status::Exited(42));
+    assert_eq!(reap(pid), Status::Exited(42));
 }
 
 pub fn waitpid_interrupted_by_a_signal_still_returns_the_status() {
@@ -297,7 +297,7 @@ pub fn stopped_and_continued() {
     let continued = process::waitpid(pid, WaitOptions::CONTINUED).unwrap();
     assert_eq!(continued, Some((pid, Status::Continued)));
     drop(w);
-    assert_eq!(wait_for(pid), Status::Exited(7));
+    assert_eq!(reap(pid), Status::Exited(7));
 }
 
 static PREPARE: AtomicU32 = AtomicU32::new(0);
@@ -346,15 +346,15 @@ pub fn child_panic_becomes_exit_code_1() {
         }),
         Fork::Parent(pid) => pid,
     };
-    assert_eq!(wait_for(pid), Status::Exited(1));
+    assert_eq!(reap(pid), Status::Exited(1));
     let pid = match fork() {
         Fork::Child => in_child(|| false),
         Fork::Parent(pid) => pid,
     };
-    assert_eq!(wait_for(pid), Status::Exited(1));
+    assert_eq!(reap(pid), Status::Exited(1));
     let pid = match fork() {
         Fork::Child => in_child(|| true),
         Fork::Parent(pid) => pid,
     };
-    assert_eq!(wait_for(pid), Status::Exited(0));
+    assert_eq!(reap(pid), Status::Exited(0));
 }

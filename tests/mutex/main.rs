@@ -14,16 +14,16 @@
 mod support;
 
 use std::hint::black_box;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rawipc::Errno;
 use rawipc::mutex::{Acquired, LockError, ProcessMutex, RawMutex};
-use rawipc::process::{self, Fork, Pid, Status, WaitOptions};
+use rawipc::process::{self, Pid, Status, WaitOptions};
 use rawipc::shm::Shared;
 use rustix::process::{Signal, WaitId, WaitIdOptions, getpid, getppid, kill_process, waitid};
+use support::child::{expect_success, kill, reap, spawn};
 
 fn main() -> std::process::ExitCode {
     support::main(tests![
@@ -47,44 +47,9 @@ fn main() -> std::process::ExitCode {
 
 // ---- helpers ----
 
-/// Runs `f` in a forked child, which exits 0 if `f` returns and 1 if it
-/// panics (the message goes to stderr, which the harness shows). The child
-/// gets SIGKILL if the test's process dies first.
-fn spawn(f: impl FnOnce()) -> Pid {
-    // SAFETY: each test runs alone, on the only thread of its process.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => {
-            let ok = catch_unwind(AssertUnwindSafe(|| {
-                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-                    .expect("prctl(PR_SET_PDEATHSIG)");
-                f()
-            }))
-            .is_ok();
-            process::exit(if ok { 0 } else { 1 })
-        }
-        Fork::Parent(pid) => pid,
-    }
-}
-
-fn wait_for(pid: Pid) -> Status {
-    let (reaped, status) = process::waitpid(pid, WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status without NOHANG");
-    assert_eq!(reaped, pid);
-    status
-}
-
-fn expect_success(pid: Pid) {
-    assert_eq!(
-        wait_for(pid),
-        Status::Exited(0),
-        "a child failed (see its stderr)"
-    );
-}
-
 fn expect_killed(pid: Pid) {
     assert_eq!(
-        wait_for(pid),
+        reap(pid),
         Status::Killed {
             signal: 9,
             core_dumped: false
@@ -106,10 +71,6 @@ fn wait_until_zombie(pid: Pid) {
 fn die() -> ! {
     kill_process(getpid(), Signal::KILL).expect("kill(getpid(), SIGKILL)");
     unreachable!("SIGKILL cannot be caught")
-}
-
-fn kill(pid: Pid) {
-    kill_process(pid, Signal::KILL).expect("kill(child, SIGKILL)");
 }
 
 use support::wait_until_sleeping;

@@ -20,8 +20,9 @@ use std::time::Duration;
 use rawipc::Errno;
 use rawipc::chan::Channel;
 use rawipc::mutex::{LockError, ProcessMutex};
-use rawipc::process::{self, Fork, Pid, WaitOptions};
+use rawipc::process::{self, Pid};
 use rawipc::shm::Shared;
+use support::child::{catch_sigusr1, fork, in_child, reap};
 
 fn main() -> ExitCode {
     support::main(tests![
@@ -73,31 +74,6 @@ extern "C" fn on_signal(_: libc::c_int) {
     }
 }
 
-fn install(restart: bool) {
-    // SAFETY: a plain handler that only reads atomics, writes and _exits.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        sa.sa_flags = if restart { libc::SA_RESTART } else { 0 };
-        libc::sigemptyset(&mut sa.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
-    }
-}
-
-fn fork() -> Option<Pid> {
-    // SAFETY: each test runs in a process of its own, on one thread.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => None,
-        Fork::Parent(pid) => Some(pid),
-    }
-}
-
-/// The child's whole life: `_exit(0)` if `f` returned, 1 if it panicked.
-fn in_child(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    process::exit(if ok { 0 } else { 1 })
-}
-
 /// The peer's death: noted on the board, then `_exit` holding whatever it
 /// holds (its channel end, its lock).
 fn die(board: &Board) -> ! {
@@ -130,7 +106,7 @@ fn under_storms<S>(what: &str, mut setup: impl FnMut(&Board) -> (Pid, S), call: 
         for restart in [false, true] {
             let board = Shared::new(Board::default()).expect("shared memory");
             BOARD.store(board.as_ptr() as u64, SeqCst);
-            install(restart);
+            catch_sigusr1(on_signal, restart);
             let me = rustix::process::getpid().as_raw_nonzero().get();
             // The storm first, so that it holds none of the fds made below.
             let Some(stormer) = fork() else {
@@ -148,9 +124,7 @@ fn under_storms<S>(what: &str, mut setup: impl FnMut(&Board) -> (Pid, S), call: 
                 (back - death) as f64 / 1e6
             );
             for pid in [peer, stormer] {
-                let (_, status) = process::waitpid(pid, WaitOptions::empty())
-                    .expect("waitpid")
-                    .expect("a status");
+                let status = reap(pid);
                 assert!(status.success(), "{what}: a child failed: {status:?}");
             }
             BOARD.store(0, SeqCst);

@@ -11,7 +11,7 @@
 //! it takes a name filter and `--exact`, `--list`, `--nocapture` and
 //! `--test-threads N`; other flags are ignored.
 
-#![allow(dead_code)]
+pub mod child;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long one test may run before it is killed and failed.
+#[allow(dead_code)]
 pub const TIME_LIMIT: Duration = Duration::from_secs(180);
 
 const CHILD_ENV: &str = "RAWIPC_TEST_IN_OWN_PROCESS";
@@ -207,6 +208,7 @@ fn kill_group(pgid: u32) {
 /// Returns once `pid` sleeps in a system call ('S' in /proc/PID/stat), which
 /// for a test's parent means it is blocked in the call under test (a test
 /// that must signal it there, or kill a lock holder while it waits).
+#[allow(dead_code)]
 pub fn wait_until_sleeping(pid: rawipc::process::Pid) {
     let path = format!("/proc/{}/stat", pid.as_raw_nonzero());
     loop {

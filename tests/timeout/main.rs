@@ -22,9 +22,10 @@ use rawipc::chan::Channel;
 use rawipc::msg::{self, MsgSocket};
 use rawipc::mutex::{Acquired, LockError, ProcessMutex, RawMutex};
 use rawipc::pipe;
-use rawipc::process::{self, Fork, Pid, Status};
+use rawipc::process::{self, Pid};
 use rawipc::shm::Shared;
 use rawipc::{AsFd, BorrowedFd};
+use support::child::{catch_sigusr1, fork, in_child, kill, reap};
 
 fn main() -> ExitCode {
     support::main(tests![
@@ -52,32 +53,6 @@ const LATE: Duration = Duration::from_secs(5);
 const LONG: Duration = Duration::from_secs(60);
 /// The short timeout the expiry tests wait for.
 const SHORT: Duration = Duration::from_millis(40);
-
-/// Forks: the child's pid in the parent, `None` in the child.
-fn fork() -> Option<Pid> {
-    // SAFETY: each test runs in a process of its own, on one thread.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => None,
-        Fork::Parent(pid) => Some(pid),
-    }
-}
-
-/// The child's whole life: `_exit(0)` if `f` returned, 1 if it panicked.
-fn in_child(f: impl FnOnce()) -> ! {
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
-    process::exit(if ok { 0 } else { 1 })
-}
-
-fn reap(pid: Pid) -> Status {
-    process::waitpid(pid, process::WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status")
-        .1
-}
-
-fn kill(pid: Pid) {
-    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
-}
 
 /// Runs `call`, which must fail with `ETIMEDOUT` no sooner than `timeout`
 /// after it started (and, as a hang check, within [`LATE`] of it).
@@ -127,14 +102,7 @@ static SIGNALS: AtomicU32 = AtomicU32::new(0);
 /// caught by a handler installed with or without `SA_RESTART`. The storm
 /// is forked first, so that it holds none of the fds `f` makes.
 fn under_storm(restart: bool, f: impl FnOnce()) {
-    // SAFETY: a handler that only counts, installed on one thread.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        sa.sa_flags = if restart { libc::SA_RESTART } else { 0 };
-        libc::sigemptyset(&mut sa.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
-    }
+    catch_sigusr1(on_signal, restart);
     let me = std::process::id() as libc::pid_t;
     let Some(stormer) = fork() else {
         loop {

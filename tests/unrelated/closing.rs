@@ -33,13 +33,7 @@ extern "C" fn nothing(_: libc::c_int) {}
 
 /// Installs a handler for `SIGUSR1` that does nothing, with `SA_RESTART`.
 fn install_handler() {
-    // SAFETY: a handler that does nothing; the struct is zeroed as C's is.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = nothing as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
-    }
+    super::support::child::catch_sigusr1(nothing, true);
 }
 
 /// Puts the calling thread on the `nth` CPU this process may use, if there

@@ -285,17 +285,9 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 pub fn a_signal_storm_never_surfaces_as_eintr() {
-    // SAFETY: a valid handler; no SA_RESTART, so every blocking call the
-    // signal lands in is interrupted with EINTR.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-            0
-        );
-    }
+    // No SA_RESTART: every blocking call the signal lands in is interrupted
+    // with EINTR.
+    support::child::catch_sigusr1(on_signal, false);
     let me = rustix::process::getpid();
     let storm = spawn(move || {
         loop {
@@ -382,17 +374,8 @@ pub fn peer_cred_of_a_peer_in_another_pid_namespace_is_pid_0() {
 
 pub fn a_signal_storm_on_both_sides_never_surfaces_as_eintr() {
     for flags in [0, libc::SA_RESTART] {
-        // SAFETY: a valid handler, for this process and the client it forks.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = flags;
-            libc::sigemptyset(&mut action.sa_mask);
-            assert_eq!(
-                libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
-                0
-            );
-        }
+        // For this process and the client it forks.
+        support::child::catch_sigusr1(on_signal, flags == libc::SA_RESTART);
         SIGNALS.store(0, std::sync::atomic::Ordering::SeqCst);
         let n = name(&format!("storm2-{flags}"));
         let listener = endpoint::listen(&n).unwrap();

@@ -22,7 +22,6 @@ mod roles;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use rawipc::process::{self, Fork, Pid, Status, WaitOptions};
 use rustix::process::Signal;
 
 fn main() -> std::process::ExitCode {
@@ -127,30 +126,7 @@ impl Program {
     }
 }
 
-/// Runs `f` in a forked child (which exits 0 if `f` returns, 1 if it
-/// panics, and dies with the test); returns its pid.
-pub fn spawn(f: impl FnOnce()) -> Pid {
-    // SAFETY: each test runs alone, on the only thread of its process.
-    match unsafe { process::fork() }.expect("fork") {
-        Fork::Child => {
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-                    .expect("prctl(PR_SET_PDEATHSIG)");
-                f()
-            }))
-            .is_ok();
-            process::exit(if ok { 0 } else { 1 })
-        }
-        Fork::Parent(pid) => pid,
-    }
-}
-
-pub fn expect_success(pid: Pid) {
-    let (_, status) = process::waitpid(pid, WaitOptions::empty())
-        .expect("waitpid")
-        .expect("a status");
-    assert_eq!(status, Status::Exited(0), "a child failed (see its stderr)");
-}
+pub use support::child::{expect_success, spawn};
 
 /// The unprivileged user and group the tests drop to.
 pub const NOBODY: u32 = 65534;
@@ -172,12 +148,7 @@ pub fn become_nobody() {
     assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
 }
 
-/// How many fds this process has open.
-pub fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
+pub use support::child::open_fds as fd_count;
 
 /// How many mappings this process has.
 pub fn map_count() -> usize {
