@@ -34,6 +34,9 @@ mod explain;
 
 mod chan;
 mod endpoint;
+// The handles in C callers' memory that rawipc's objects keep their state in,
+// checked before use.
+mod handle;
 mod msg;
 mod mutex;
 mod pipe_fast;
