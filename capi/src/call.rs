@@ -10,7 +10,7 @@ use core::ffi::{c_int, c_uint, c_void};
 use rawipc_core::call::{Call, Client, Server};
 use rawipc_core::{AsFd, AsRawFd, Errno};
 
-use crate::{buffer, buffer_mut, fail, handle, ssize_t, timeout};
+use crate::{buffer, buffer_mut, fail, handle, ret_int, ret_len, ssize_t, timeout};
 
 /// A request-reply handle, in memory of the caller's (not shared memory).
 /// Its contents are private; do not copy it (a copy would close the same
@@ -65,20 +65,6 @@ unsafe fn server<'a>(call: *mut rawipc_call) -> Result<&'a mut Server, Errno> {
     match unsafe { handle::state_mut(call) }? {
         State::Server(s) => Ok(s),
         _ => Err(Errno::INVAL),
-    }
-}
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
-
-fn ret_int(r: Result<(), Errno>) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
     }
 }
 

@@ -11,7 +11,9 @@ use core::ptr;
 use rawipc_core::chan::{Channel, Receiver, Sender, handover};
 use rawipc_core::{AsFd, AsRawFd, Errno};
 
-use crate::{Wait, borrow_fd, buffer, buffer_mut, fail, handle, ssize_t, timeout};
+use crate::{
+    Wait, borrow_fd, buffer, buffer_mut, fail, handle, ret_int, ret_len, ssize_t, timeout,
+};
 
 /// A channel handle, in memory of the caller's (not shared memory). Its
 /// contents are private; do not copy it (a copy would close the same file
@@ -68,20 +70,6 @@ unsafe fn receiver<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Receiver, Errno
     match unsafe { handle::state_mut(chan) }? {
         State::Receiver(rx) => Ok(rx),
         _ => Err(Errno::INVAL),
-    }
-}
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
-
-fn ret_int(r: Result<(), Errno>) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
     }
 }
 

@@ -141,6 +141,22 @@ pub(crate) fn fail<T: Failure>(e: Errno) -> T {
     T::FAILURE
 }
 
+/// A length as a C call returns it: the length, or -1 with errno set.
+pub(crate) fn ret_len(r: Result<usize, Errno>) -> ssize_t {
+    match r {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+/// A C call's status: 0, or -1 with errno set.
+pub(crate) fn ret_int(r: Result<(), Errno>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
 /// The value a C function returns on failure.
 pub(crate) trait Failure {
     const FAILURE: Self;

@@ -7,14 +7,7 @@ use core::ffi::{c_int, c_void};
 use rawipc_core::pipe::{self, SpliceWriter, WriteEnd};
 use rawipc_core::{Errno, FromRawFd, IntoRawFd, OwnedFd};
 
-use crate::{borrow_fd, buffer, fail, handle, ssize_t};
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
+use crate::{borrow_fd, buffer, fail, handle, ret_int, ret_len, ssize_t};
 
 /// Returns the capacity in bytes of the pipe `fd` is an end of
 /// (fcntl F_GETPIPE_SZ), or -1 with errno EBADF (`fd` not open, or not a
@@ -177,10 +170,7 @@ pub unsafe extern "C" fn rawipc_splice_writer_commit(
         // SAFETY: the caller's promise is passed on.
         unsafe { handle::state_mut(w) }?.commit(len)
     })();
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    }
+    ret_int(r)
 }
 
 /// Closes the writer and its pipe end (the reader gets end of file after
