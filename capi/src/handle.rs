@@ -3,12 +3,13 @@
 //! rawipc to keep one object's state in.
 //!
 //! A handle is a [`Handle`]: a magic number, one of its own per kind of
-//! handle, then the state. The magic is written last when a handle is made
-//! and cleared when it is closed, so that what a C caller passes can be told
-//! apart before anything in it is trusted: NULL, a misaligned pointer,
-//! memory never made into a handle, a handle already closed, and a handle
-//! of another kind are EINVAL, never undefined behaviour (where the memory
-//! is at least readable: an unmapped pointer cannot be told from C).
+//! handle, then the state. The magic is written with the state when a
+//! handle is made and cleared when it is closed, so that what a C caller
+//! passes can be told apart before anything in it is trusted: NULL, a
+//! misaligned pointer, memory never made into a handle, a handle already
+//! closed, and a handle of another kind are EINVAL, never undefined
+//! behaviour (where the memory is at least readable: an unmapped pointer
+//! cannot be told from C).
 //!
 //! Each family says what its handle holds by implementing [`Kind`] on its
 //! C struct; one made before `fork` with both sides in it, and turned into
