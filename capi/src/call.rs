@@ -6,13 +6,11 @@
 //! other into the server (rawipc_call_server).
 
 use core::ffi::{c_int, c_uint, c_void};
-use core::mem::{align_of, size_of};
-use core::ptr;
 
 use rawipc_core::call::{Call, Client, Server};
 use rawipc_core::{AsFd, AsRawFd, Errno};
 
-use crate::{buffer, buffer_mut, fail, ssize_t, timeout};
+use crate::{buffer, buffer_mut, fail, handle, ret_int, ret_len, ssize_t, timeout};
 
 /// A request-reply handle, in memory of the caller's (not shared memory).
 /// Its contents are private; do not copy it (a copy would close the same
@@ -22,67 +20,37 @@ pub struct rawipc_call {
     _private: [u64; 16],
 }
 
-/// What a handle holds, behind a magic number that tells a made handle from
-/// uninitialized memory.
-struct Handle {
-    magic: u64,
-    state: State,
-}
-
-enum State {
+/// What a request-reply handle holds.
+pub(crate) enum State {
     /// Both sides: made, not yet given one.
     Both(Call),
     Client(Client),
     Server(Server),
 }
 
-const MAGIC: u64 = 0x7261_7769_7063_636c; // "rawipccl"
-
-const _: () = assert!(size_of::<Handle>() <= size_of::<rawipc_call>());
-const _: () = assert!(align_of::<Handle>() <= align_of::<rawipc_call>());
-
-/// The handle behind `call`: EINVAL for NULL or a handle never made (or closed).
-///
-/// # Safety
-/// A non-NULL `call` must point to a `rawipc_call` the caller lets us use.
-unsafe fn handle<'a>(call: *mut rawipc_call) -> Result<&'a mut Handle, Errno> {
-    if call.is_null() {
-        return Err(Errno::INVAL);
-    }
-    let h = call.cast::<Handle>();
-    // SAFETY: size and alignment checked above; the magic is read as a plain
-    // integer before the rest is trusted.
-    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
-        return Err(Errno::INVAL);
-    }
-    // SAFETY: the magic says `rawipc_call_create` wrote a Handle here.
-    Ok(unsafe { &mut *h })
+// SAFETY: a repr(C) struct of private bytes, and a magic of its own.
+unsafe impl handle::Kind for rawipc_call {
+    type State = State;
+    const MAGIC: u64 = 0x7261_7769_7063_636c; // "rawipccl"
 }
 
-/// As [`handle`], for a handle that is only read.
-///
-/// # Safety
-/// A non-NULL `call` must point to a `rawipc_call` the caller lets us read.
-unsafe fn handle_ref<'a>(call: *const rawipc_call) -> Result<&'a Handle, Errno> {
-    if call.is_null() {
-        return Err(Errno::INVAL);
+impl handle::Sided for rawipc_call {
+    type Both = Call;
+    fn both(state: State) -> Result<Call, State> {
+        match state {
+            State::Both(c) => Ok(c),
+            other => Err(other),
+        }
     }
-    let h = call.cast::<Handle>();
-    // SAFETY: as in `handle`: the magic is read as a plain integer first.
-    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
-        return Err(Errno::INVAL);
-    }
-    // SAFETY: the magic says a Handle was written here.
-    Ok(unsafe { &*h })
 }
 
 /// The client behind `call`: EINVAL if it is not one.
 ///
 /// # Safety
-/// As [`handle`].
+/// As [`handle::state_mut`].
 unsafe fn client<'a>(call: *mut rawipc_call) -> Result<&'a mut Client, Errno> {
     // SAFETY: the caller's promise is passed on.
-    match &mut unsafe { handle(call) }?.state {
+    match unsafe { handle::state_mut(call) }? {
         State::Client(c) => Ok(c),
         _ => Err(Errno::INVAL),
     }
@@ -91,26 +59,12 @@ unsafe fn client<'a>(call: *mut rawipc_call) -> Result<&'a mut Client, Errno> {
 /// The server behind `call`: EINVAL if it is not one.
 ///
 /// # Safety
-/// As [`handle`].
+/// As [`handle::state_mut`].
 unsafe fn server<'a>(call: *mut rawipc_call) -> Result<&'a mut Server, Errno> {
     // SAFETY: the caller's promise is passed on.
-    match &mut unsafe { handle(call) }?.state {
+    match unsafe { handle::state_mut(call) }? {
         State::Server(s) => Ok(s),
         _ => Err(Errno::INVAL),
-    }
-}
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
-
-fn ret_int(r: Result<(), Errno>) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
     }
 }
 
@@ -131,21 +85,8 @@ fn ret_int(r: Result<(), Errno>) -> c_int {
 /// which must not hold a slot still open (it would be leaked).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_create(call: *mut rawipc_call, max_message: usize) -> c_int {
-    if call.is_null() {
-        return fail(Errno::INVAL);
-    }
-    match Call::new(max_message) {
-        Ok(c) => {
-            let h = Handle {
-                magic: MAGIC,
-                state: State::Both(c),
-            };
-            // SAFETY: the caller's promise above; size and alignment checked.
-            unsafe { call.cast::<Handle>().write(h) };
-            0
-        }
-        Err(e) => fail(e),
-    }
+    // SAFETY: the caller's promise is passed on.
+    unsafe { handle::put(call, || Call::new(max_message).map(State::Both)) }
 }
 
 /// The largest request or reply that shares the slot's first cache line
@@ -168,7 +109,7 @@ const _: () = assert!(RAWIPC_CALL_MAX_MESSAGE == rawipc_core::call::MAX_MESSAGE)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_client(call: *mut rawipc_call) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    ret_int(unsafe { take_side(call, |c| State::Client(c.into_client())) })
+    ret_int(unsafe { handle::take_side(call, |c| State::Client(c.into_client())) })
 }
 
 /// Makes this process the server: keeps the answering side and closes the
@@ -182,27 +123,7 @@ pub unsafe extern "C" fn rawipc_call_client(call: *mut rawipc_call) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_server(call: *mut rawipc_call) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    ret_int(unsafe { take_side(call, |c| State::Server(c.into_server())) })
-}
-
-/// # Safety
-/// As [`handle`].
-unsafe fn take_side(call: *mut rawipc_call, side: impl FnOnce(Call) -> State) -> Result<(), Errno> {
-    // SAFETY: the caller's promise is passed on.
-    let h = unsafe { handle(call) }?;
-    if !matches!(h.state, State::Both(_)) {
-        return Err(Errno::INVAL);
-    }
-    // Move the slot out, leaving no handle behind until the side is in.
-    h.magic = 0;
-    // SAFETY: the state is a Both, read once and replaced right below.
-    let State::Both(c) = (unsafe { ptr::read(&h.state) }) else {
-        unreachable!()
-    };
-    // SAFETY: overwrites the moved-out state without dropping it.
-    unsafe { ptr::write(&mut h.state, side(c)) };
-    h.magic = MAGIC;
-    Ok(())
+    ret_int(unsafe { handle::take_side(call, |c| State::Server(c.into_server())) })
 }
 
 /// Closes the handle: unmaps the slot from this process and closes its file
@@ -215,15 +136,7 @@ unsafe fn take_side(call: *mut rawipc_call, side: impl FnOnce(Call) -> State) ->
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_close(call: *mut rawipc_call) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    match unsafe { handle(call) } {
-        Ok(h) => {
-            h.magic = 0;
-            // SAFETY: the state is valid (the magic said so) and is dropped once.
-            unsafe { ptr::drop_in_place(&mut h.state) };
-            0
-        }
-        Err(e) => fail(e),
-    }
+    unsafe { handle::close(call) }
 }
 
 /// Sets how long this side spins, in nanoseconds, waiting for a reply or a
@@ -239,7 +152,7 @@ pub unsafe extern "C" fn rawipc_call_close(call: *mut rawipc_call) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_set_spin(call: *mut rawipc_call, ns: c_uint) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { handle(call) }.and_then(|h| match &mut h.state {
+    let r = unsafe { handle::state_mut(call) }.and_then(|state| match state {
         State::Client(c) => {
             c.set_spin(ns);
             Ok(())
@@ -289,7 +202,7 @@ pub unsafe extern "C" fn rawipc_call_set_spin(call: *mut rawipc_call, ns: c_uint
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_fd(call: *const rawipc_call) -> c_int {
     // SAFETY: the caller's promise is passed on; the handle is only read.
-    let r = unsafe { handle_ref(call) }.and_then(|h| match &h.state {
+    let r = unsafe { handle::state(call) }.and_then(|state| match state {
         State::Client(c) => Ok(c.as_fd().as_raw_fd()),
         State::Server(s) => Ok(s.as_fd().as_raw_fd()),
         State::Both(_) => Err(Errno::INVAL),
@@ -305,7 +218,7 @@ pub unsafe extern "C" fn rawipc_call_fd(call: *const rawipc_call) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_call_max_message(call: *mut rawipc_call) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { handle(call) }.map(|h| match &h.state {
+    ret_len(unsafe { handle::state(call) }.map(|state| match state {
         State::Both(c) => c.max_message(),
         State::Client(c) => c.max_message(),
         State::Server(s) => s.max_message(),
@@ -359,7 +272,7 @@ unsafe fn request_call(
     timeout_ms: c_int,
 ) -> Result<usize, Errno> {
     // SAFETY: the caller's promise is passed on.
-    let State::Client(client) = &mut unsafe { handle(call) }?.state else {
+    let State::Client(client) = unsafe { handle::state_mut(call) }? else {
         return Err(Errno::INVAL);
     };
     if len == 0 {
@@ -476,7 +389,7 @@ pub unsafe extern "C" fn rawipc_call_take_reply(
 ) -> ssize_t {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        let State::Client(client) = &mut unsafe { handle(call) }?.state else {
+        let State::Client(client) = unsafe { handle::state_mut(call) }? else {
             return Err(Errno::INVAL);
         };
         let t = timeout(timeout_ms)?;
@@ -513,7 +426,7 @@ pub unsafe extern "C" fn rawipc_call_recv(
 ) -> ssize_t {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        let State::Server(server) = &mut unsafe { handle(call) }?.state else {
+        let State::Server(server) = unsafe { handle::state_mut(call) }? else {
             return Err(Errno::INVAL);
         };
         let t = timeout(timeout_ms)?;
@@ -575,7 +488,7 @@ pub unsafe extern "C" fn rawipc_call_reply(
 ) -> c_int {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        let State::Server(server) = &mut unsafe { handle(call) }?.state else {
+        let State::Server(server) = unsafe { handle::state_mut(call) }? else {
             return Err(Errno::INVAL);
         };
         // SAFETY: the caller's promise is passed on.

@@ -6,13 +6,14 @@
 //! its receiving end, as a pipe's unused end is closed.
 
 use core::ffi::{c_int, c_uint, c_void};
-use core::mem::{align_of, size_of};
 use core::ptr;
 
 use rawipc_core::chan::{Channel, Receiver, Sender, handover};
 use rawipc_core::{AsFd, AsRawFd, Errno};
 
-use crate::{Wait, borrow_fd, buffer, buffer_mut, fail, ssize_t, timeout};
+use crate::{
+    Wait, borrow_fd, buffer, buffer_mut, fail, handle, ret_int, ret_len, ssize_t, timeout,
+};
 
 /// A channel handle, in memory of the caller's (not shared memory). Its
 /// contents are private; do not copy it (a copy would close the same file
@@ -22,14 +23,8 @@ pub struct rawipc_chan {
     _private: [u64; 16],
 }
 
-/// What a handle holds, behind a magic number that tells a made handle from
-/// uninitialized memory.
-struct Handle {
-    magic: u64,
-    state: State,
-}
-
-enum State {
+/// What a channel handle holds.
+pub(crate) enum State {
     /// Both ends: made, not yet given a side.
     Both(Channel),
     /// The sending end; `reserved` is the length of an uncommitted reservation.
@@ -38,57 +33,30 @@ enum State {
     Receiver(Receiver),
 }
 
-const MAGIC: u64 = 0x7261_7769_7063_6368; // "rawipcch"
-
-const _: () = assert!(size_of::<Handle>() <= size_of::<rawipc_chan>());
-const _: () = assert!(align_of::<Handle>() <= align_of::<rawipc_chan>());
-
-/// The handle behind `chan`: EINVAL for NULL or a handle never made (or closed).
-///
-/// # Safety
-/// A non-NULL `chan` must point to a `rawipc_chan` the caller lets us use.
-unsafe fn handle<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Handle, Errno> {
-    if chan.is_null() {
-        return Err(Errno::INVAL);
-    }
-    let h = chan.cast::<Handle>();
-    // SAFETY: size and alignment checked above; the magic is read as a plain
-    // integer before the rest is trusted.
-    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
-        return Err(Errno::INVAL);
-    }
-    // SAFETY: the magic says `rawipc_chan_create` wrote a Handle here.
-    Ok(unsafe { &mut *h })
+// SAFETY: a repr(C) struct of private bytes, and a magic of its own.
+unsafe impl handle::Kind for rawipc_chan {
+    type State = State;
+    const MAGIC: u64 = 0x7261_7769_7063_6368; // "rawipcch"
 }
 
-/// As [`handle`], for a handle that is only read.
-///
-/// # Safety
-/// A non-NULL `chan` must point to a `rawipc_chan` the caller lets us read.
-unsafe fn handle_ref<'a>(chan: *const rawipc_chan) -> Result<&'a Handle, Errno> {
-    if chan.is_null() {
-        return Err(Errno::INVAL);
+impl handle::Sided for rawipc_chan {
+    type Both = Channel;
+    fn both(state: State) -> Result<Channel, State> {
+        match state {
+            State::Both(c) => Ok(c),
+            other => Err(other),
+        }
     }
-    let h = chan.cast::<Handle>();
-    // SAFETY: as in `handle`: the magic is read as a plain integer first.
-    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
-        return Err(Errno::INVAL);
-    }
-    // SAFETY: the magic says a Handle was written here.
-    Ok(unsafe { &*h })
 }
 
 /// The sending end behind `chan`: EINVAL if it is not one.
 ///
 /// # Safety
-/// As [`handle`].
+/// As [`handle::state_mut`].
 unsafe fn sender<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Sender, &'a mut usize), Errno> {
     // SAFETY: the caller's promise is passed on.
-    match unsafe { handle(chan) }?.state {
-        State::Sender {
-            ref mut tx,
-            ref mut reserved,
-        } => Ok((tx, reserved)),
+    match unsafe { handle::state_mut(chan) }? {
+        State::Sender { tx, reserved } => Ok((tx, reserved)),
         _ => Err(Errno::INVAL),
     }
 }
@@ -96,26 +64,12 @@ unsafe fn sender<'a>(chan: *mut rawipc_chan) -> Result<(&'a mut Sender, &'a mut 
 /// The receiving end behind `chan`: EINVAL if it is not one.
 ///
 /// # Safety
-/// As [`handle`].
+/// As [`handle::state_mut`].
 unsafe fn receiver<'a>(chan: *mut rawipc_chan) -> Result<&'a mut Receiver, Errno> {
     // SAFETY: the caller's promise is passed on.
-    match unsafe { handle(chan) }?.state {
-        State::Receiver(ref mut rx) => Ok(rx),
+    match unsafe { handle::state_mut(chan) }? {
+        State::Receiver(rx) => Ok(rx),
         _ => Err(Errno::INVAL),
-    }
-}
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
-
-fn ret_int(r: Result<(), Errno>) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
     }
 }
 
@@ -134,21 +88,8 @@ fn ret_int(r: Result<(), Errno>) -> c_int {
 /// which must not hold a channel still open (it would be leaked).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_create(chan: *mut rawipc_chan, capacity: usize) -> c_int {
-    if chan.is_null() {
-        return fail(Errno::INVAL);
-    }
-    match Channel::new(capacity) {
-        Ok(c) => {
-            let h = Handle {
-                magic: MAGIC,
-                state: State::Both(c),
-            };
-            // SAFETY: the caller's promise above; size and alignment checked.
-            unsafe { chan.cast::<Handle>().write(h) };
-            0
-        }
-        Err(e) => fail(e),
-    }
+    // SAFETY: the caller's promise is passed on.
+    unsafe { handle::put(chan, || Channel::new(capacity).map(State::Both)) }
 }
 
 /// Makes this process the channel's sender: keeps the sending end and closes
@@ -163,7 +104,7 @@ pub unsafe extern "C" fn rawipc_chan_create(chan: *mut rawipc_chan, capacity: us
 pub unsafe extern "C" fn rawipc_chan_sender(chan: *mut rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on.
     ret_int(unsafe {
-        take_side(chan, |c| State::Sender {
+        handle::take_side(chan, |c| State::Sender {
             tx: c.into_sender(),
             reserved: 0,
         })
@@ -181,30 +122,7 @@ pub unsafe extern "C" fn rawipc_chan_sender(chan: *mut rawipc_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_receiver(chan: *mut rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    ret_int(unsafe { take_side(chan, |c| State::Receiver(c.into_receiver())) })
-}
-
-/// # Safety
-/// As [`handle`].
-unsafe fn take_side(
-    chan: *mut rawipc_chan,
-    side: impl FnOnce(Channel) -> State,
-) -> Result<(), Errno> {
-    // SAFETY: the caller's promise is passed on.
-    let h = unsafe { handle(chan) }?;
-    if !matches!(h.state, State::Both(_)) {
-        return Err(Errno::INVAL);
-    }
-    // Move the channel out, leaving no handle behind until the side is in.
-    h.magic = 0;
-    // SAFETY: the state is a Both, read once and replaced right below.
-    let State::Both(c) = (unsafe { ptr::read(&h.state) }) else {
-        unreachable!()
-    };
-    // SAFETY: overwrites the moved-out state without dropping it.
-    unsafe { ptr::write(&mut h.state, side(c)) };
-    h.magic = MAGIC;
-    Ok(())
+    ret_int(unsafe { handle::take_side(chan, |c| State::Receiver(c.into_receiver())) })
 }
 
 /// Closes the handle: unmaps the channel from this process and closes its
@@ -220,15 +138,7 @@ unsafe fn take_side(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_close(chan: *mut rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    match unsafe { handle(chan) } {
-        Ok(h) => {
-            h.magic = 0;
-            // SAFETY: the state is valid (the magic said so) and is dropped once.
-            unsafe { ptr::drop_in_place(&mut h.state) };
-            0
-        }
-        Err(e) => fail(e),
-    }
+    unsafe { handle::close(chan) }
 }
 
 /// Sets how long a send or receive on this end spins, in nanoseconds, before
@@ -242,7 +152,7 @@ pub unsafe extern "C" fn rawipc_chan_close(chan: *mut rawipc_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_set_spin(chan: *mut rawipc_chan, ns: c_uint) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    let r = unsafe { handle(chan) }.and_then(|h| match &mut h.state {
+    let r = unsafe { handle::state_mut(chan) }.and_then(|state| match state {
         State::Sender { tx, .. } => {
             tx.set_spin(ns);
             Ok(())
@@ -294,7 +204,7 @@ pub unsafe extern "C" fn rawipc_chan_set_spin(chan: *mut rawipc_chan, ns: c_uint
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_fd(chan: *const rawipc_chan) -> c_int {
     // SAFETY: the caller's promise is passed on; the handle is only read.
-    let r = unsafe { handle_ref(chan) }.and_then(|h| match &h.state {
+    let r = unsafe { handle::state(chan) }.and_then(|state| match state {
         State::Sender { tx, .. } => Ok(tx.as_fd().as_raw_fd()),
         State::Receiver(rx) => Ok(rx.as_fd().as_raw_fd()),
         State::Both(_) => Err(Errno::INVAL),
@@ -310,7 +220,7 @@ pub unsafe extern "C" fn rawipc_chan_fd(chan: *const rawipc_chan) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_max_message(chan: *mut rawipc_chan) -> ssize_t {
     // SAFETY: the caller's promise is passed on.
-    ret_len(unsafe { handle(chan) }.map(|h| match &h.state {
+    ret_len(unsafe { handle::state(chan) }.map(|state| match state {
         State::Both(c) => c.max_message(),
         State::Sender { tx, .. } => tx.max_message(),
         State::Receiver(rx) => rx.max_message(),
@@ -642,25 +552,6 @@ pub unsafe extern "C" fn rawipc_chan_release(chan: *mut rawipc_chan) -> c_int {
     ret_int(r)
 }
 
-/// Stores a new handle holding `state` in `*chan`.
-///
-/// # Safety
-/// As rawipc_chan_create's `chan`.
-unsafe fn put(chan: *mut rawipc_chan, state: Result<State, Errno>) -> c_int {
-    match state {
-        Ok(state) => {
-            let h = Handle {
-                magic: MAGIC,
-                state,
-            };
-            // SAFETY: the caller's promise; size and alignment checked.
-            unsafe { chan.cast::<Handle>().write(h) };
-            0
-        }
-        Err(e) => fail(e),
-    }
-}
-
 /// Makes a channel of `capacity` bytes (as rawipc_chan_create) for a process
 /// that did not fork from this one, and gives its receiving end to the
 /// process at the other end of the connected message socket `sock` (from
@@ -683,12 +574,13 @@ pub unsafe extern "C" fn rawipc_chan_give_receiver(
     sock: c_int,
     capacity: usize,
 ) -> c_int {
-    if chan.is_null() {
-        return fail(Errno::INVAL);
-    }
-    let tx = borrow_fd(sock).and_then(|s| handover::give_receiver(s, capacity));
     // SAFETY: the caller's promise is passed on.
-    unsafe { put(chan, tx.map(|tx| State::Sender { tx, reserved: 0 })) }
+    unsafe {
+        handle::put(chan, || {
+            let tx = borrow_fd(sock).and_then(|s| handover::give_receiver(s, capacity))?;
+            Ok(State::Sender { tx, reserved: 0 })
+        })
+    }
 }
 
 /// As rawipc_chan_give_receiver, but gives the sending end away (taken with
@@ -706,12 +598,14 @@ pub unsafe extern "C" fn rawipc_chan_give_sender(
     sock: c_int,
     capacity: usize,
 ) -> c_int {
-    if chan.is_null() {
-        return fail(Errno::INVAL);
-    }
-    let rx = borrow_fd(sock).and_then(|s| handover::give_sender(s, capacity));
     // SAFETY: the caller's promise is passed on.
-    unsafe { put(chan, rx.map(State::Receiver)) }
+    unsafe {
+        handle::put(chan, || {
+            borrow_fd(sock)
+                .and_then(|s| handover::give_sender(s, capacity))
+                .map(State::Receiver)
+        })
+    }
 }
 
 /// Takes the receiving end of a channel given over the connected message
@@ -735,12 +629,14 @@ pub unsafe extern "C" fn rawipc_chan_give_sender(
 /// As rawipc_chan_give_receiver.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_take_receiver(chan: *mut rawipc_chan, sock: c_int) -> c_int {
-    if chan.is_null() {
-        return fail(Errno::INVAL);
-    }
-    let rx = borrow_fd(sock).and_then(handover::take_receiver);
     // SAFETY: the caller's promise is passed on.
-    unsafe { put(chan, rx.map(State::Receiver)) }
+    unsafe {
+        handle::put(chan, || {
+            borrow_fd(sock)
+                .and_then(handover::take_receiver)
+                .map(State::Receiver)
+        })
+    }
 }
 
 /// Takes the sending end of a channel given over `sock` by
@@ -753,10 +649,11 @@ pub unsafe extern "C" fn rawipc_chan_take_receiver(chan: *mut rawipc_chan, sock:
 /// As rawipc_chan_give_receiver.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_chan_take_sender(chan: *mut rawipc_chan, sock: c_int) -> c_int {
-    if chan.is_null() {
-        return fail(Errno::INVAL);
-    }
-    let tx = borrow_fd(sock).and_then(handover::take_sender);
     // SAFETY: the caller's promise is passed on.
-    unsafe { put(chan, tx.map(|tx| State::Sender { tx, reserved: 0 })) }
+    unsafe {
+        handle::put(chan, || {
+            let tx = borrow_fd(sock).and_then(handover::take_sender)?;
+            Ok(State::Sender { tx, reserved: 0 })
+        })
+    }
 }

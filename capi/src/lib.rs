@@ -34,6 +34,9 @@ mod explain;
 
 mod chan;
 mod endpoint;
+// The handles in C callers' memory that rawipc's objects keep their state in,
+// checked before use.
+mod handle;
 mod msg;
 mod mutex;
 mod pipe_fast;
@@ -136,6 +139,22 @@ pub(crate) fn fail<T: Failure>(e: Errno) -> T {
     // SAFETY: libc's errno location is valid for the calling thread.
     unsafe { *libc::__errno_location() = e.raw_os_error() };
     T::FAILURE
+}
+
+/// A length as a C call returns it: the length, or -1 with errno set.
+pub(crate) fn ret_len(r: Result<usize, Errno>) -> ssize_t {
+    match r {
+        Ok(n) => n as ssize_t,
+        Err(e) => fail(e),
+    }
+}
+
+/// A C call's status: 0, or -1 with errno set.
+pub(crate) fn ret_int(r: Result<(), Errno>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
 }
 
 /// The value a C function returns on failure.

@@ -3,20 +3,11 @@
 //! mirrors (`rawipc_pipe`, `rawipc_write`) stay in mirrors.rs.
 
 use core::ffi::{c_int, c_void};
-use core::mem::{align_of, size_of};
-use core::ptr;
 
 use rawipc_core::pipe::{self, SpliceWriter, WriteEnd};
 use rawipc_core::{Errno, FromRawFd, IntoRawFd, OwnedFd};
 
-use crate::{borrow_fd, buffer, fail, ssize_t};
-
-fn ret_len(r: Result<usize, Errno>) -> ssize_t {
-    match r {
-        Ok(n) => n as ssize_t,
-        Err(e) => fail(e),
-    }
-}
+use crate::{borrow_fd, buffer, fail, handle, ret_int, ret_len, ssize_t};
 
 /// Returns the capacity in bytes of the pipe `fd` is an end of
 /// (fcntl F_GETPIPE_SZ), or -1 with errno EBADF (`fd` not open, or not a
@@ -56,30 +47,10 @@ pub struct rawipc_splice_writer {
     _private: [u64; 8],
 }
 
-struct Handle {
-    magic: u64,
-    writer: SpliceWriter,
-}
-
-const MAGIC: u64 = 0x7261_7769_7063_7370; // "rawipcsp"
-
-const _: () = assert!(size_of::<Handle>() <= size_of::<rawipc_splice_writer>());
-const _: () = assert!(align_of::<Handle>() <= align_of::<rawipc_splice_writer>());
-
-/// # Safety
-/// A non-NULL `w` must point to a `rawipc_splice_writer` the caller lets us use.
-unsafe fn handle<'a>(w: *mut rawipc_splice_writer) -> Result<&'a mut Handle, Errno> {
-    if w.is_null() {
-        return Err(Errno::INVAL);
-    }
-    let h = w.cast::<Handle>();
-    // SAFETY: size and alignment checked above; the magic is read as a plain
-    // integer before the rest is trusted.
-    if unsafe { ptr::addr_of!((*h).magic).read() } != MAGIC {
-        return Err(Errno::INVAL);
-    }
-    // SAFETY: the magic says `rawipc_splice_writer_create` wrote a Handle here.
-    Ok(unsafe { &mut *h })
+// SAFETY: a repr(C) struct of private bytes, and a magic of its own.
+unsafe impl handle::Kind for rawipc_splice_writer {
+    type State = SpliceWriter;
+    const MAGIC: u64 = 0x7261_7769_7063_7370; // "rawipcsp"
 }
 
 /// Makes a vmsplice writer of the pipe write end `fd` and stores its handle
@@ -107,30 +78,18 @@ pub unsafe extern "C" fn rawipc_splice_writer_create(
     fd: c_int,
     capacity: usize,
 ) -> c_int {
-    if w.is_null() {
-        return fail(Errno::INVAL);
-    }
-    if let Err(e) = borrow_fd(fd).and_then(pipe::capacity) {
-        return fail(e);
-    }
-    // SAFETY: an open pipe fd (checked above) that the caller hands over.
-    let end = WriteEnd::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    match SpliceWriter::try_new(end, capacity) {
-        Ok(writer) => {
-            let h = Handle {
-                magic: MAGIC,
-                writer,
-            };
-            // SAFETY: the caller's promise above; size and alignment checked.
-            unsafe { w.cast::<Handle>().write(h) };
-            0
-        }
-        Err((e, end)) => {
+    let make = || {
+        borrow_fd(fd).and_then(pipe::capacity)?;
+        // SAFETY: an open pipe fd (checked above) that the caller hands over.
+        let end = WriteEnd::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        SpliceWriter::try_new(end, capacity).map_err(|(e, end)| {
             // Given back to the caller, not closed.
             let _ = OwnedFd::from(end).into_raw_fd();
-            fail(e)
-        }
-    }
+            e
+        })
+    };
+    // SAFETY: the caller's promise is passed on.
+    unsafe { handle::put(w, make) }
 }
 
 /// Writes all `len` bytes at `buf` to the pipe, waiting while it is full.
@@ -151,10 +110,10 @@ pub unsafe extern "C" fn rawipc_splice_writer_write(
 ) -> ssize_t {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        let h = unsafe { handle(w) }?;
+        let writer = unsafe { handle::state_mut(w) }?;
         // SAFETY: the caller's promise is passed on.
         let data = unsafe { buffer(buf, len) }?;
-        h.writer.write_all(data).map_err(|e| e.errno)?;
+        writer.write_all(data).map_err(|e| e.errno)?;
         Ok(len)
     })();
     ret_len(r)
@@ -181,11 +140,11 @@ pub unsafe extern "C" fn rawipc_splice_writer_reserve(
 ) -> *mut c_void {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        let h = unsafe { handle(w) }?;
+        let writer = unsafe { handle::state_mut(w) }?;
         if got.is_null() {
             return Err(Errno::FAULT);
         }
-        let room = h.writer.reserve(len)?;
+        let room = writer.reserve(len)?;
         let (p, n) = (room.as_mut_ptr(), room.len());
         // SAFETY: the caller's promise above.
         unsafe { got.write(n) };
@@ -209,12 +168,9 @@ pub unsafe extern "C" fn rawipc_splice_writer_commit(
 ) -> c_int {
     let r = (|| {
         // SAFETY: the caller's promise is passed on.
-        unsafe { handle(w) }?.writer.commit(len)
+        unsafe { handle::state_mut(w) }?.commit(len)
     })();
-    match r {
-        Ok(()) => 0,
-        Err(e) => fail(e),
-    }
+    ret_int(r)
 }
 
 /// Closes the writer and its pipe end (the reader gets end of file after
@@ -229,13 +185,5 @@ pub unsafe extern "C" fn rawipc_splice_writer_commit(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rawipc_splice_writer_close(w: *mut rawipc_splice_writer) -> c_int {
     // SAFETY: the caller's promise is passed on.
-    match unsafe { handle(w) } {
-        Ok(h) => {
-            h.magic = 0;
-            // SAFETY: the writer is valid (the magic said so), dropped once.
-            unsafe { ptr::drop_in_place(&mut h.writer) };
-            0
-        }
-        Err(e) => fail(e),
-    }
+    unsafe { handle::close(w) }
 }
