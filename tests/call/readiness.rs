@@ -9,38 +9,16 @@ use std::time::Duration;
 use rawipc::call::{Call, Client, LINE_MESSAGE, Server};
 use rawipc::process::Status;
 use rawipc::{AsFd, Errno, OwnedFd};
+use rustix::event::Timespec;
 use rustix::event::epoll;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType, send, socketpair};
 
-use super::support::child::open_fds;
+use super::support::child::{open_fds, pending, readable, wait_readable};
 use super::{fork, in_child, kill, reap, xorshift};
 
 /// Where the flag words lie in the slot: the client's, then the server's.
 const CLIENT_FLAG: usize = 8;
 const SERVER_FLAG: usize = 12;
-
-/// Whether `fd` is readable within `ms` milliseconds (0: now).
-fn readable(fd: &impl AsFd, ms: i64) -> bool {
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let timeout = Timespec {
-        tv_sec: ms / 1000,
-        tv_nsec: (ms % 1000) * 1_000_000,
-    };
-    let n = rustix::io::retry_on_intr(|| poll(&mut fds, Some(&timeout))).expect("poll");
-    n == 1 && fds[0].revents().contains(PollFlags::IN)
-}
-
-/// Waits until `fd` is readable, for at most a minute (a lost wake-up fails
-/// the test instead of hanging it).
-fn wait_readable(fd: &impl AsFd) {
-    assert!(readable(fd, 60_000), "the fd never became readable");
-}
-
-/// The bytes waiting in the socket behind `fd`.
-fn pending(fd: &impl AsFd) -> usize {
-    rustix::io::ioctl_fionread(fd).expect("FIONREAD") as usize
-}
 
 /// Writes `value` into the slot's word at `at`, as a hostile peer may.
 fn poke(region: (*mut u8, usize), at: usize, value: u32) {

@@ -8,34 +8,12 @@ use std::time::Duration;
 use rawipc::chan::{Channel, Receiver, Sender, handover};
 use rawipc::process::Status;
 use rawipc::{AsFd, Errno};
+use rustix::event::Timespec;
 use rustix::event::epoll;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::net::{AddressFamily, SendFlags, SocketFlags, SocketType, send, socketpair};
 
-use super::support::child::open_fds;
+use super::support::child::{open_fds, pending, readable, wait_readable};
 use super::{fork, in_child, kill, reap, xorshift};
-
-/// Whether `fd` is readable within `ms` milliseconds (0: now).
-fn readable(fd: &impl AsFd, ms: i64) -> bool {
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let timeout = Timespec {
-        tv_sec: ms / 1000,
-        tv_nsec: (ms % 1000) * 1_000_000,
-    };
-    let n = rustix::io::retry_on_intr(|| poll(&mut fds, Some(&timeout))).expect("poll");
-    n == 1 && fds[0].revents().contains(PollFlags::IN)
-}
-
-/// Waits until `fd` is readable, for at most a minute (a lost wake-up fails
-/// the test instead of hanging it).
-fn wait_readable(fd: &impl AsFd) {
-    assert!(readable(fd, 60_000), "the fd never became readable");
-}
-
-/// The bytes waiting in the socket behind `fd`.
-fn pending(fd: &impl AsFd) -> usize {
-    rustix::io::ioctl_fionread(fd).expect("FIONREAD") as usize
-}
 
 /// Receives one message the poll way: try until it comes, waiting on the fd
 /// after each EAGAIN; 0 when the sender is gone.

@@ -1,5 +1,6 @@
 //! What the tests that fork share: forking, a child's life, reaping and
-//! killing it, counting fds, and catching the signals of a storm.
+//! killing it, counting fds, waiting for one to turn readable, and catching
+//! the signals of a storm.
 //!
 //! The harness runs each test alone, on the only thread of its process, so
 //! forking here is safe. A child leaves through `_exit` (never returning or
@@ -75,6 +76,32 @@ pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .count()
+}
+
+/// Whether `fd` is readable within `ms` milliseconds (0: now).
+#[allow(dead_code)]
+pub fn readable(fd: &impl rawipc::AsFd, ms: i64) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: ms / 1000,
+        tv_nsec: (ms % 1000) * 1_000_000,
+    };
+    let n = rustix::io::retry_on_intr(|| poll(&mut fds, Some(&timeout))).expect("poll");
+    n == 1 && fds[0].revents().contains(PollFlags::IN)
+}
+
+/// Waits until `fd` is readable, for at most a minute (a lost wake-up fails
+/// the test instead of hanging it).
+#[allow(dead_code)]
+pub fn wait_readable(fd: &impl rawipc::AsFd) {
+    assert!(readable(fd, 60_000), "the fd never became readable");
+}
+
+/// The bytes waiting in the socket behind `fd`.
+#[allow(dead_code)]
+pub fn pending(fd: &impl rawipc::AsFd) -> usize {
+    rustix::io::ioctl_fionread(fd).expect("FIONREAD") as usize
 }
 
 /// Installs `handler` for SIGUSR1, with `SA_RESTART` if `restart` (without
